@@ -1,0 +1,36 @@
+"""skrep: compare what neural networks learn, the scikit-learn way.
+
+Estimators for the representation-similarity analyses of Convergent Learning
+(Li et al. 2016), SVCCA (Raghu et al. 2017) and PWCCA (Morcos et al. 2018).
+Rows are samples (stimuli), columns are units.
+
+``import skrep`` never imports torch: :class:`TorchActivationExtractor` is
+loaded lazily on first access.
+"""
+
+__version__ = "0.1.0"
+
+from skrep._cca import PWCCA, SVCCA, pwcca, svcca
+
+__all__ = [
+    "PWCCA",
+    "SVCCA",
+    "TorchActivationExtractor",
+    "pwcca",
+    "svcca",
+]
+
+_LAZY = {"TorchActivationExtractor": "skrep.torch"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(_LAZY[name])
+        return getattr(module, name)
+    raise AttributeError(f"module 'skrep' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,557 @@
+"""SVCCA and PWCCA: canonical correlation between two layers' activations."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from skrep._linalg import column_correlations, fit_cca
+
+__all__ = ["PWCCA", "SVCCA", "pwcca", "svcca"]
+
+
+class _BaseCCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Shared fit / transform / score of the CCA family.
+
+    Subclasses set the SVD truncation default and define how the canonical
+    correlations are averaged (:meth:`_similarity`).
+    """
+
+    _parameter_constraints: dict = {
+        "svd_components": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="right"),
+            None,
+        ],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "rank_tol": [Interval(Real, 0, 1, closed="left")],
+        "algorithm": [StrOptions({"auto", "moments", "svd"})],
+    }
+
+    def __init__(
+        self, svd_components=None, n_components=None, *, rank_tol=1e-6, algorithm="auto"
+    ):
+        self.svd_components = svd_components
+        self.n_components = n_components
+        self.rank_tol = rank_tol
+        self.algorithm = algorithm
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Learn the SVD truncation and canonical directions of both views.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_units_x)
+            Activations of the first layer: rows are samples, columns units.
+        y : array-like of shape (n_samples, n_units_y) or (n_samples,)
+            Activations of the second layer on the same samples (a 1-D
+            array is one unit).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            multi_output=True,
+            y_numeric=True,
+            ensure_min_samples=2,
+            dtype=[np.float64, np.float32],
+        )
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        result = fit_cca(
+            X,
+            Y,
+            x_components=self.svd_components,
+            y_components=self.svd_components,
+            n_components=self.n_components,
+            rank_tol=self.rank_tol,
+            algorithm=self.algorithm,
+        )
+        self.n_features_y_ = Y.shape[1]
+        self.x_mean_, self.y_mean_ = result.x_mean, result.y_mean
+        self.x_rotations_, self.y_rotations_ = result.x_rotations, result.y_rotations
+        self.canonical_correlations_ = result.correlations
+        self.n_components_ = result.correlations.size
+        self._n_features_out = self.n_components_
+        self.x_singular_values_ = result.x_singular_values
+        self.y_singular_values_ = result.y_singular_values
+        self.x_rank_, self.y_rank_ = result.x_rank, result.y_rank
+        self.x_n_directions_ = result.x_n_directions
+        self.y_n_directions_ = result.y_n_directions
+        self.n_dropped_units_ = np.array(
+            [X.shape[1] - result.x_rank, Y.shape[1] - result.y_rank]
+        )
+        self.algorithm_ = result.route
+        self._set_weights(result)
+        self._warn_degenerate(X, Y)
+        return self
+
+    def _set_weights(self, result):
+        """Store what the similarity needs from fit (a hook for PWCCA)."""
+
+    def _warn_degenerate(self, X, Y):
+        n = X.shape[0]
+        for name, data, rank in (("X", X, self.x_rank_), ("Y", Y, self.y_rank_)):
+            if rank < min(data.shape[1], n - 1):
+                n_dead = int(np.count_nonzero(np.ptp(data, axis=0) == 0))
+                n_null = min(data.shape[1], n - 1) - rank
+                warnings.warn(
+                    f"{name} has {n_null} null direction(s) from "
+                    f"{n_dead} constant (dead) unit(s) and "
+                    f"{max(n_null - n_dead, 0)} duplicate or collinear unit(s). "
+                    "They carry no information and were dropped (relative "
+                    f"tolerance rank_tol={self.rank_tol}); "
+                    f"{min(self.x_rank_, self.y_rank_)} canonical pairs remain.",
+                    UserWarning,
+                    stacklevel=4,
+                )
+        excess = self.x_n_directions_ + self.y_n_directions_ - (n - 1)
+        if excess > 0:
+            warnings.warn(
+                f"More units than samples: {self.x_n_directions_} + "
+                f"{self.y_n_directions_} kept directions exceed the "
+                f"{n - 1} dimensions that {n} centred samples span, so at least "
+                f"{min(excess, self.n_components_)} in-sample canonical "
+                "correlation(s) are trivially 1. Score held-out data (score on "
+                "a test split, or cross_val_score) for a meaningful similarity.",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    def _validate_y(self, y, n_samples):
+        Y = check_array(
+            y, ensure_2d=False, dtype=[np.float64, np.float32], input_name="y"
+        )
+        if Y.ndim == 1:
+            Y = Y.reshape(-1, 1)
+        if Y.ndim != 2:
+            raise ValueError(f"y must be 1-D or 2-D, got {Y.ndim} dimensions.")
+        if Y.shape[0] != n_samples:
+            raise ValueError(
+                f"X and y have different numbers of rows (samples): "
+                f"{n_samples} and {Y.shape[0]}."
+            )
+        if Y.shape[1] != self.n_features_y_:
+            raise ValueError(
+                f"y has {Y.shape[1]} units, but {type(self).__name__} was "
+                f"fitted with {self.n_features_y_}."
+            )
+        return Y
+
+    def transform(self, X, y=None):
+        """Project onto the canonical directions learned in `fit`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_units_x)
+            Activations of the first layer.
+        y : array-like of shape (n_samples, n_units_y), optional
+            Activations of the second layer on the same samples.
+
+        Returns
+        -------
+        U : ndarray of shape (n_samples, n_components_)
+            X's canonical variates (unit variance on the fitted data).
+        V : ndarray of shape (n_samples, n_components_)
+            Y's canonical variates, returned as ``(U, V)`` only when `y`
+            is given.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        U = (X - self.x_mean_) @ self.x_rotations_
+        if y is None:
+            return U
+        Y = self._validate_y(y, X.shape[0])
+        return U, (Y - self.y_mean_) @ self.y_rotations_
+
+    def score(self, X, y):
+        """Similarity of the two views on the data given (higher is better).
+
+        The directions come from `fit`; the correlations of each pair of
+        variates are measured on ``X`` and ``y``, so this is a held-out
+        similarity when they are held-out data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_units_x)
+            Activations of the first layer.
+        y : array-like of shape (n_samples, n_units_y) or (n_samples,)
+            Activations of the second layer on the same samples.
+
+        Returns
+        -------
+        similarity : float
+            In [-1, 1]; 1 means the paired directions agree perfectly.
+        """
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, reset=False, dtype=[np.float64, np.float32], ensure_min_samples=2
+        )
+        Y = self._validate_y(y, X.shape[0])
+        U = (X - self.x_mean_) @ self.x_rotations_
+        V = (Y - self.y_mean_) @ self.y_rotations_
+        correlations, n_constant = column_correlations(U, V)
+        if n_constant:
+            warnings.warn(
+                f"{n_constant} canonical variate(s) are constant on this data; "
+                "their correlation counts as 0.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return float(self._similarity(correlations, U, V, X, Y))
+
+    def _similarity(self, correlations, U, V, X, Y):
+        raise NotImplementedError
+
+
+class SVCCA(_BaseCCA):
+    r"""Singular Vector Canonical Correlation Analysis (Raghu et al. 2017).
+
+    Each view is reduced to its top SVD directions, then CCA pairs the
+    reduced views; the similarity is the mean canonical correlation.
+
+    Parameters
+    ----------
+    svd_components : int, float in (0, 1] or None, default=0.99
+        SVD directions kept per view, like PCA's ``n_components``: an int
+        keeps that many; a float keeps the fewest directions whose cumulative
+        share of the variance (squared singular values) reaches it, 1.0
+        keeping every non-null direction; None keeps all (plain CCA).
+    n_components : int or None, default=None
+        Keep at most this many canonical pairs (None: all,
+        ``min(x_n_directions_, y_n_directions_)``).
+    rank_tol : float, default=1e-6
+        Directions whose singular value is below ``rank_tol`` times the
+        largest are null: constant (dead), duplicate or collinear units.
+        They are dropped with a warning.
+    algorithm : {"auto", "moments", "svd"}, default="auto"
+        "moments" forms the cross-products X^T X, Y^T Y, X^T Y in one
+        blocked pass (in float64) and decomposes small matrices: near the
+        speed of the products themselves. "svd" decomposes the centred data:
+        slower, as accurate as the data allow. "auto" uses "moments" when each
+        view has at least as many samples as units and falls back to "svd"
+        when a kept direction is too ill-conditioned for it
+        (``algorithm_`` records which ran).
+
+    Attributes
+    ----------
+    canonical_correlations_ : ndarray of shape (n_components_,)
+        Decreasing canonical correlations on the fitted data, in [0, 1].
+    x_mean_ : ndarray of shape (n_features_in_,)
+        Per-unit mean of X.
+    y_mean_ : ndarray of shape (n_features_y_,)
+        Per-unit mean of Y.
+    x_rotations_ : ndarray of shape (n_features_in_, n_components_)
+        Maps centred X to its canonical variates (unit variance, 1/n).
+    y_rotations_ : ndarray of shape (n_features_y_, n_components_)
+        Maps centred Y to its canonical variates.
+    n_components_ : int
+        Number of canonical pairs.
+    x_n_directions_ : int
+        SVD directions of X kept.
+    y_n_directions_ : int
+        SVD directions of Y kept.
+    x_singular_values_ : ndarray of shape (n_features_in_,)
+        Singular values of centred X, decreasing.
+    y_singular_values_ : ndarray of shape (n_features_y_,)
+        Singular values of centred Y, decreasing.
+    x_rank_ : int
+        Number of non-null directions of X.
+    y_rank_ : int
+        Number of non-null directions of Y.
+    n_dropped_units_ : ndarray of shape (2,)
+        Unit dimensions of X and Y without independent signal (constant,
+        duplicate or collinear units, or beyond what the samples span).
+    algorithm_ : str
+        The route that ran, "moments" or "svd".
+    n_features_in_ : int
+        Number of units of X.
+    n_features_y_ : int
+        Number of units of Y.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Unit names of X, when X has string column names.
+
+    See Also
+    --------
+    PWCCA : Projection-weighted CCA, weights pairs by their share of X.
+    svcca : The in-sample similarity as one float.
+
+    Notes
+    -----
+    With :math:`X_c = U_x S_x V_x^T` the centred first view and
+    :math:`Q_x` the first :math:`k_x` columns of :math:`U_x` (same for Y),
+    the canonical correlations are the singular values of
+    :math:`Q_x^T Q_y`:
+
+    .. math::
+
+        Q_x^T Q_y = A \,\mathrm{diag}(\rho_1, \ldots, \rho_m)\, B^T,
+        \qquad \bar\rho = \frac{1}{m} \sum_{i=1}^{m} \rho_i,
+
+    with :math:`m = \min(k_x, k_y)`. The similarity is invariant to
+    invertible affine maps of either view when no truncation happens, and
+    to rotations, isotropic scaling and shifts with it. In-sample CCA is
+    biased upwards when the kept directions are many relative to the
+    samples (with :math:`k_x + k_y \geq n` some correlations are 1 whatever
+    the data); `score` on held-out data removes that bias.
+
+    References
+    ----------
+    .. [1] M. Raghu, J. Gilmer, J. Yosinski, J. Sohl-Dickstein. "SVCCA:
+       Singular Vector Canonical Correlation Analysis for Deep Learning
+       Dynamics and Interpretability". NeurIPS 2017.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep import SVCCA
+    >>> rng = np.random.RandomState(0)
+    >>> latent = rng.randn(300, 5)
+    >>> layer_a = latent @ rng.randn(5, 20) + 0.1 * rng.randn(300, 20)
+    >>> layer_b = latent @ rng.randn(5, 30) + 0.1 * rng.randn(300, 30)
+    >>> est = SVCCA(svd_components=5).fit(layer_a[:200], layer_b[:200])
+    >>> est.canonical_correlations_.round(3)
+    array([1.   , 1.   , 1.   , 0.999, 0.999])
+    >>> round(est.score(layer_a[200:], layer_b[200:]), 3)
+    0.999
+    """
+
+    def __init__(
+        self, svd_components=0.99, n_components=None, *, rank_tol=1e-6, algorithm="auto"
+    ):
+        super().__init__(
+            svd_components, n_components, rank_tol=rank_tol, algorithm=algorithm
+        )
+
+    def _similarity(self, correlations, U, V, X, Y):
+        return correlations.mean()
+
+
+class PWCCA(_BaseCCA):
+    r"""Projection-Weighted Canonical Correlation Analysis (Morcos et al. 2018).
+
+    Canonical correlations averaged with weights proportional to how much
+    of one view's activity each canonical direction accounts for.
+
+    Parameters
+    ----------
+    svd_components : int, float in (0, 1] or None, default=None
+        Optional SVD truncation per view before CCA, as in :class:`SVCCA`;
+        None (the paper's PWCCA) keeps every non-null direction.
+    n_components : int or None, default=None
+        Keep at most this many canonical pairs.
+    weights_from : {"x", "y"}, default="x"
+        The view whose activity defines the weights: "x" (the first
+        argument, as in the paper) or "y".
+    rank_tol : float, default=1e-6
+        Relative singular-value tolerance for null directions (constant,
+        duplicate or collinear units), dropped with a warning.
+    algorithm : {"auto", "moments", "svd"}, default="auto"
+        Numerical route, as in :class:`SVCCA`.
+
+    Attributes
+    ----------
+    canonical_correlations_ : ndarray of shape (n_components_,)
+        Decreasing canonical correlations on the fitted data, in [0, 1].
+    weights_ : ndarray of shape (n_components_,)
+        Projection weights on the fitted data, summing to 1.
+    x_mean_ : ndarray of shape (n_features_in_,)
+        Per-unit mean of X.
+    y_mean_ : ndarray of shape (n_features_y_,)
+        Per-unit mean of Y.
+    x_rotations_ : ndarray of shape (n_features_in_, n_components_)
+        Maps centred X to its canonical variates (unit variance, 1/n).
+    y_rotations_ : ndarray of shape (n_features_y_, n_components_)
+        Maps centred Y to its canonical variates.
+    n_components_ : int
+        Number of canonical pairs.
+    x_n_directions_ : int
+        SVD directions of X kept.
+    y_n_directions_ : int
+        SVD directions of Y kept.
+    x_singular_values_ : ndarray of shape (n_features_in_,)
+        Singular values of centred X, decreasing.
+    y_singular_values_ : ndarray of shape (n_features_y_,)
+        Singular values of centred Y, decreasing.
+    x_rank_ : int
+        Number of non-null directions of X.
+    y_rank_ : int
+        Number of non-null directions of Y.
+    n_dropped_units_ : ndarray of shape (2,)
+        Unit dimensions of X and Y without independent signal.
+    algorithm_ : str
+        The route that ran, "moments" or "svd".
+    n_features_in_ : int
+        Number of units of X.
+    n_features_y_ : int
+        Number of units of Y.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Unit names of X, when X has string column names.
+
+    See Also
+    --------
+    SVCCA : Unweighted mean canonical correlation after SVD truncation.
+    pwcca : The in-sample similarity as one float.
+
+    Notes
+    -----
+    With :math:`h_i` the i-th canonical variate of X scaled to unit norm (a
+    vector over samples) and :math:`x_j` the centred activations of X's
+    unit j,
+
+    .. math::
+
+        \alpha_i = \frac{\sum_j |\langle h_i, x_j \rangle|}
+                        {\sum_k \sum_j |\langle h_k, x_j \rangle|},
+        \qquad \rho_{PW} = \sum_i \alpha_i \rho_i .
+
+    Invariant to invertible linear maps and shifts of Y, and to scaling,
+    shifts and permutations of X's units (not to rotations of X: the weights
+    sum over X's units). On held-out data `score` recomputes
+    the correlations and the weights from the data it is given, with the
+    directions learned in `fit`. The reference implementation
+    (google/svcca ``compute_pwcca``) uses uncentred activations and picks
+    the narrower view; skrep follows the paper.
+
+    References
+    ----------
+    .. [1] A. S. Morcos, M. Raghu, S. Bengio. "Insights on representational
+       similarity in neural networks with canonical correlation". NeurIPS
+       2018.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep import PWCCA
+    >>> rng = np.random.RandomState(0)
+    >>> latent = rng.randn(300, 3)
+    >>> layer_a = latent @ rng.randn(3, 10) + 0.5 * rng.randn(300, 10)
+    >>> layer_b = latent @ rng.randn(3, 15) + 0.5 * rng.randn(300, 15)
+    >>> est = PWCCA().fit(layer_a, layer_b)
+    >>> est.weights_.sum().round(6)
+    np.float64(1.0)
+    >>> round(est.score(layer_a, layer_b), 3)
+    0.768
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseCCA._parameter_constraints,
+        "weights_from": [StrOptions({"x", "y"})],
+    }
+
+    def __init__(
+        self,
+        svd_components=None,
+        n_components=None,
+        *,
+        weights_from="x",
+        rank_tol=1e-6,
+        algorithm="auto",
+    ):
+        super().__init__(
+            svd_components, n_components, rank_tol=rank_tol, algorithm=algorithm
+        )
+        self.weights_from = weights_from
+
+    def _set_weights(self, result):
+        loadings = result.x_loadings if self.weights_from == "x" else result.y_loadings
+        self.weights_ = _normalise(np.abs(loadings).sum(axis=1))
+
+    def _similarity(self, correlations, U, V, X, Y):
+        variates, data = (U, X) if self.weights_from == "x" else (V, Y)
+        H = variates - variates.mean(axis=0)
+        norms = np.linalg.norm(H, axis=0)
+        H = H / np.where(norms > 0, norms, 1.0)
+        centred = np.subtract(data, data.mean(axis=0), dtype=np.float64)
+        weights = _normalise(np.abs(H.T @ centred).sum(axis=1))
+        return weights @ correlations
+
+
+def _normalise(weights):
+    total = weights.sum()
+    if total > 0:
+        return weights / total
+    return np.full(weights.shape, 1.0 / weights.size)
+
+
+def svcca(X, Y, **params):
+    """SVCCA similarity of two activation matrices, in-sample, as a float.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_units_x)
+        Activations of the first layer (rows are samples).
+    Y : array-like of shape (n_samples, n_units_y)
+        Activations of the second layer on the same samples.
+    **params
+        Parameters of :class:`SVCCA` (e.g. ``svd_components=0.99``).
+
+    Returns
+    -------
+    similarity : float
+        Mean canonical correlation after SVD truncation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep import svcca
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(100, 8)
+    >>> round(svcca(X, 3 * X @ rng.randn(8, 8) + 1), 6)
+    1.0
+    """
+    est = SVCCA(**params).fit(X, Y)
+    return float(est.canonical_correlations_.mean())
+
+
+def pwcca(X, Y, **params):
+    """PWCCA similarity of two activation matrices, in-sample, as a float.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_units_x)
+        Activations of the first layer; by default the weights come from it.
+    Y : array-like of shape (n_samples, n_units_y)
+        Activations of the second layer on the same samples.
+    **params
+        Parameters of :class:`PWCCA`.
+
+    Returns
+    -------
+    similarity : float
+        Projection-weighted mean canonical correlation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep import pwcca
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(100, 8)
+    >>> round(pwcca(X, X @ rng.randn(8, 8)), 6)
+    1.0
+    """
+    est = PWCCA(**params).fit(X, Y)
+    return float(est.weights_ @ est.canonical_correlations_)

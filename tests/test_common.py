@@ -1,0 +1,28 @@
+"""scikit-learn's estimator checks, run on every skrep estimator."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skrep import PWCCA, SVCCA
+
+# Each entry: an instance with small, fast parameters, and the checks it is
+# expected to fail with the reason.
+ESTIMATORS = {
+    SVCCA(): {},
+    SVCCA(svd_components=None, algorithm="svd"): {},
+    PWCCA(): {},
+    PWCCA(weights_from="y"): {},
+}
+
+
+def _expected_failed_checks(estimator):
+    for instance, failures in ESTIMATORS.items():
+        if instance is estimator:
+            return failures
+    return {}
+
+
+@parametrize_with_checks(
+    list(ESTIMATORS), expected_failed_checks=_expected_failed_checks
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
