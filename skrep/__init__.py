@@ -11,11 +11,14 @@ loaded lazily on first access.
 __version__ = "0.1.0"
 
 from skrep._cca import PWCCA, SVCCA, pwcca, svcca
+from skrep._compare import LayerComparison, compare_layers
 
 __all__ = [
+    "LayerComparison",
     "PWCCA",
     "SVCCA",
     "TorchActivationExtractor",
+    "compare_layers",
     "pwcca",
     "svcca",
 ]

@@ -179,7 +179,7 @@ def spectrum_from_covariance(cxx):
     directions : ndarray of shape (n_features, n_features)
         The matching directions in unit space (columns, orthonormal).
     """
-    eigenvalues, eigenvectors = scipy.linalg.eigh(cxx, check_finite=False)
+    eigenvalues, eigenvectors = scipy.linalg.eigh(cxx, check_finite=False, driver="evd")
     order = np.argsort(eigenvalues)[::-1]
     singular_values = np.sqrt(np.clip(eigenvalues[order], 0.0, None))
     return singular_values, eigenvectors[:, order]
