@@ -12,13 +12,16 @@ __version__ = "0.1.0"
 
 from skrep._cca import PWCCA, SVCCA, pwcca, svcca
 from skrep._compare import LayerComparison, compare_layers
+from skrep._matching import UnitMatcher, match_groups
 
 __all__ = [
     "LayerComparison",
     "PWCCA",
     "SVCCA",
     "TorchActivationExtractor",
+    "UnitMatcher",
     "compare_layers",
+    "match_groups",
     "pwcca",
     "svcca",
 ]

@@ -530,12 +530,21 @@ def standardize_stats(X, *, dead_tol=1e-12):
     constant : ndarray of bool, shape (n_features,)
     """
     mean = X.mean(axis=0, dtype=np.float64)
-    Xc = np.subtract(X, mean, dtype=np.float64)
-    std = np.sqrt(np.einsum("ij,ij->j", Xc, Xc) / X.shape[0])
-    magnitude = np.max(np.abs(X), axis=0).astype(np.float64)
-    constant = ~(std > dead_tol * np.maximum(magnitude, np.finfo(float).tiny))
-    scale = np.where(constant, 1.0, std)
-    return mean, scale, constant
+    squares = np.zeros(X.shape[1])
+    step = _block_rows(X.shape[1])
+    for start in range(0, X.shape[0], step):
+        block = np.subtract(X[start : start + step], mean, dtype=np.float64)
+        squares += np.einsum("ij,ij->j", block, block)
+    return _scale_and_constant(X, mean, squares, dead_tol)
+
+
+def _scale_and_constant(X, mean, squares, dead_tol):
+    """Standard deviation from centred sums of squares, dead units flagged."""
+    std = np.sqrt(squares / X.shape[0])
+    magnitude = np.maximum(np.abs(X.max(axis=0)), np.abs(X.min(axis=0)))
+    magnitude = np.maximum(magnitude.astype(np.float64), np.finfo(float).tiny)
+    constant = ~(std > dead_tol * magnitude)
+    return mean, np.where(constant, 1.0, std), constant
 
 
 def correlation_matrix(X, Y):
@@ -565,15 +574,20 @@ def correlation_matrix(X, Y):
     >>> corr.ravel().tolist(), x_dead.tolist()
     ([-1.0, 0.0], [False, True])
     """
-    mean_x, scale_x, x_constant = standardize_stats(X)
-    mean_y, scale_y, y_constant = standardize_stats(Y)
+    mean_x = X.mean(axis=0, dtype=np.float64)
+    mean_y = Y.mean(axis=0, dtype=np.float64)
     n = X.shape[0]
     corr = np.zeros((X.shape[1], Y.shape[1]))
+    squares_x, squares_y = np.zeros(X.shape[1]), np.zeros(Y.shape[1])
     step = _block_rows(X.shape[1] + Y.shape[1])
     for start in range(0, n, step):
         xb = np.subtract(X[start : start + step], mean_x, dtype=np.float64)
         yb = np.subtract(Y[start : start + step], mean_y, dtype=np.float64)
         corr += xb.T @ yb
+        squares_x += np.einsum("ij,ij->j", xb, xb)
+        squares_y += np.einsum("ij,ij->j", yb, yb)
+    _, scale_x, x_constant = _scale_and_constant(X, mean_x, squares_x, 1e-12)
+    _, scale_y, y_constant = _scale_and_constant(Y, mean_y, squares_y, 1e-12)
     corr /= n * np.outer(scale_x, scale_y)
     corr[x_constant, :] = 0.0
     corr[:, y_constant] = 0.0

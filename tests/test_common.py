@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skrep import PWCCA, SVCCA
+from skrep import PWCCA, SVCCA, UnitMatcher
 
 # Each entry: an instance with small, fast parameters, and the checks it is
 # expected to fail with the reason.
@@ -11,6 +11,9 @@ ESTIMATORS = {
     SVCCA(svd_components=None, algorithm="svd"): {},
     PWCCA(): {},
     PWCCA(weights_from="y"): {},
+    UnitMatcher(): {},
+    UnitMatcher(method="semi-matching"): {},
+    UnitMatcher(metric="mutual_info", n_bins=4): {},
 }
 
 

@@ -1,0 +1,777 @@
+"""Unit matching between two layers (Li et al., ICLR 2016, "Convergent Learning").
+
+:class:`UnitMatcher` correlates every unit of one layer with every unit of
+another and pairs them up, one-to-one (the Hungarian assignment) or each Y
+unit with its best X unit (semi-matching). :func:`match_groups` finds
+many-to-many correspondences by spectral clustering of both layers' units.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral
+
+import numpy as np
+from scipy.linalg import get_blas_funcs
+from scipy.optimize import linear_sum_assignment
+from scipy.special import xlogy
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.cluster import SpectralClustering
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    check_is_fitted,
+    validate_data,
+)
+
+from skrep._linalg import column_correlations, correlation_matrix, standardize_stats
+
+__all__ = ["UnitMatcher", "match_groups"]
+
+#: Working-memory budget (bytes) of the blocks in the mutual-information path:
+#: sorted unit blocks, one-hot blocks and joint-count blocks each stay near it,
+#: so the path's peak working memory is a few times this, whatever the widths.
+_MI_BLOCK_BYTES = 64 * 2**20
+
+
+class UnitMatcher(TransformerMixin, BaseEstimator):
+    r"""Pair the units of two layers by correlation or mutual information.
+
+    Every unit of X (the first layer) is correlated with every unit of Y
+    (the second layer, passed as ``y``) over the samples; then each Y unit
+    gets an X partner: its most similar X unit ("semi-matching", repeats
+    allowed) or its partner in the one-to-one assignment that maximises the
+    summed similarity ("matching", the Hungarian algorithm).
+
+    Parameters
+    ----------
+    method : {"matching", "semi-matching"}, default="matching"
+        How Y units get partners. "matching": one-to-one, maximising the
+        summed similarity (with fewer X units than Y units, the Y units left
+        over get no partner, ``match_ = -1``). "semi-matching": each Y unit
+        takes its most similar X unit; an X unit may serve several Y units.
+    metric : {"correlation", "mutual_info"}, default="correlation"
+        The similarity matched on. "correlation": signed Pearson correlation,
+        as in the paper (an anti-correlated pair is a poor match).
+        "mutual_info": the paper's plug-in mutual information from 2-D
+        histograms, in nats, with the Miller-Madow bias correction (see
+        Notes); it also sees non-linear, non-monotone dependence.
+    n_bins : int, default=10
+        Bins per unit for ``metric="mutual_info"``, the zero bin included
+        (see Notes). Ignored for ``metric="correlation"``.
+
+    Attributes
+    ----------
+    correlation_ : ndarray of shape (n_features_in_, n_features_y_)
+        Pearson correlation of each X unit (row) with each Y unit (column),
+        whatever the metric. Constant (dead) units have correlation 0.
+    mutual_info_ : ndarray of shape (n_features_in_, n_features_y_)
+        Mutual information (nats, Miller-Madow corrected) of each pair of
+        units; only with ``metric="mutual_info"``. Constant units have 0.
+    similarity_ : ndarray of shape (n_features_in_, n_features_y_)
+        The matrix matched on: ``correlation_`` or ``mutual_info_``.
+    match_ : ndarray of int of shape (n_features_y_,)
+        The X unit paired with each Y unit by `method`, -1 for a Y unit
+        without partner (only with "matching" and fewer X than Y units).
+    match_correlation_ : ndarray of shape (n_features_y_,)
+        Pearson correlation of each Y unit with its partner, NaN exactly
+        where ``match_ == -1``.
+    match_similarity_ : ndarray of shape (n_features_y_,)
+        The same with the matched metric (equal to ``match_correlation_``
+        for ``metric="correlation"``), NaN where ``match_ == -1``.
+    semi_match_ : ndarray of int of shape (n_features_y_,)
+        Each Y unit's most similar X unit (the semi-matching).
+    one_to_one_match_ : ndarray of int of shape (n_features_y_,)
+        Each Y unit's partner in the optimal one-to-one assignment (the
+        matching), -1 where it has none.
+    semi_matching_mean_ : float
+        Mean similarity of the semi-matching over all Y units (the paper's
+        "semi-matching" figure).
+    matching_mean_ : float
+        Mean similarity of the one-to-one matching over the matched Y units.
+        Never above ``semi_matching_mean_`` when every Y unit is matched.
+    overlap_ : float
+        Fraction of matched Y units whose one-to-one partner is also their
+        most similar X unit.
+    x_constant_ : ndarray of bool of shape (n_features_in_,)
+        X units that are constant (dead) on the fitted data.
+    y_constant_ : ndarray of bool of shape (n_features_y_,)
+        Y units that are constant (dead) on the fitted data.
+    n_features_in_ : int
+        Number of units of X.
+    n_features_y_ : int
+        Number of units of Y.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Unit names of X, when X has string column names.
+
+    See Also
+    --------
+    match_groups : Many-to-many groups of units by spectral clustering.
+    SVCCA : Similarity of the subspaces rather than of single units.
+
+    Notes
+    -----
+    With :math:`C_{ij}` the similarity of X unit :math:`i` and Y unit
+    :math:`j`, semi-matching gives Y unit :math:`j` the partner
+    :math:`\arg\max_i C_{ij}` and matching solves
+
+    .. math::
+
+        \max_{\pi \text{ injective}} \sum_j C_{\pi(j) j}
+
+    (over the Y units when :math:`n_x \geq n_y`, over the X units otherwise)
+    with :func:`scipy.optimize.linear_sum_assignment`.
+
+    **Mutual information.** Each unit is discretised on its own: when it
+    has no negative values and some exact zeros (a ReLU unit), the zeros
+    form one bin and the positive values are split into ``n_bins - 1``
+    equal-mass bins at their percentiles; otherwise (a unit with negative
+    values, or without zeros) all values are split into ``n_bins``
+    equal-mass bins. Ties never straddle a bin edge. With :math:`n_c` the
+    samples in cell :math:`c` of a histogram, :math:`n` the samples and
+    :math:`m` the non-empty cells, the Miller-Madow entropy is
+
+    .. math::
+
+        \hat H = -\sum_c \frac{n_c}{n} \log \frac{n_c}{n} + \frac{m - 1}{2n},
+        \qquad \hat I(x; y) = \hat H(x) + \hat H(y) - \hat H(x, y).
+
+    The correction removes the first-order bias of the plug-in estimate, so
+    independent units score close to 0 (slightly negative values happen) and
+    a unit against itself scores its own Miller-Madow entropy (about
+    :math:`\log(\text{n\_bins})` at most). The joint counts are computed block by
+    block from one-hot codes with one matrix product per block of X units;
+    no array of shape (n_units_x, n_units_y, n_bins, n_bins) is formed.
+
+    `score` recomputes the similarity of the matched pairs on the data it
+    is given (bins included), so held-out data give a held-out similarity.
+
+    References
+    ----------
+    .. [1] Y. Li, J. Yosinski, J. Clune, H. Lipson, J. Hopcroft. "Convergent
+       Learning: Do different neural networks learn the same
+       representations?". ICLR 2016.
+    .. [2] G. A. Miller. "Note on the bias of information estimates". In
+       Information Theory in Psychology, 1955.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep import UnitMatcher
+    >>> rng = np.random.RandomState(0)
+    >>> net1 = rng.randn(300, 5)
+    >>> perm = np.array([3, 0, 4, 1, 2])
+    >>> net2 = 2.0 * net1[:, perm] + 0.3 * rng.randn(300, 5)
+    >>> matcher = UnitMatcher().fit(net1[:200], net2[:200])
+    >>> matcher.match_
+    array([3, 0, 4, 1, 2])
+    >>> matcher.match_correlation_.round(2)
+    array([0.99, 0.99, 0.99, 0.99, 0.99])
+    >>> round(matcher.score(net1[200:], net2[200:]), 2)
+    0.99
+    >>> bool(np.array_equal(matcher.transform(net1), net1[:, perm]))
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "method": [StrOptions({"matching", "semi-matching"})],
+        "metric": [StrOptions({"correlation", "mutual_info"})],
+        "n_bins": [Interval(Integral, 2, 256, closed="both")],
+    }
+
+    def __init__(self, method="matching", *, metric="correlation", n_bins=10):
+        self.method = method
+        self.metric = metric
+        self.n_bins = n_bins
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Correlate every unit pair and match the units of Y to those of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_units_x)
+            Activations of the first layer: rows are samples, columns units.
+        y : array-like of shape (n_samples, n_units_y) or (n_samples,)
+            Activations of the second layer on the same samples (a 1-D
+            array is one unit).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            multi_output=True,
+            y_numeric=True,
+            ensure_min_samples=2,
+            dtype=[np.float64, np.float32],
+        )
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        n_y = Y.shape[1]
+        self.n_features_y_ = n_y
+
+        correlation, x_constant, y_constant = correlation_matrix(X, Y)
+        self.correlation_ = correlation
+        self.x_constant_, self.y_constant_ = x_constant, y_constant
+        _warn_constant(int(x_constant.sum()), int(y_constant.sum()), stacklevel=4)
+        if self.metric == "mutual_info":
+            self.mutual_info_ = _mutual_info_matrix(
+                X, Y, self.n_bins, x_constant=x_constant, y_constant=y_constant
+            )
+            similarity = self.mutual_info_
+        else:
+            similarity = correlation
+        self.similarity_ = similarity
+
+        columns = np.arange(n_y)
+        self.semi_match_ = np.argmax(similarity, axis=0).astype(np.intp)
+        rows, cols = linear_sum_assignment(similarity, maximize=True)
+        self.one_to_one_match_ = np.full(n_y, -1, dtype=np.intp)
+        self.one_to_one_match_[cols] = rows
+        chosen = (
+            self.one_to_one_match_ if self.method == "matching" else self.semi_match_
+        )
+        self.match_ = chosen.copy()
+
+        matched = self.match_ >= 0
+        self.match_correlation_ = np.full(n_y, np.nan)
+        self.match_correlation_[matched] = correlation[
+            self.match_[matched], columns[matched]
+        ]
+        self.match_similarity_ = np.full(n_y, np.nan)
+        self.match_similarity_[matched] = similarity[
+            self.match_[matched], columns[matched]
+        ]
+        self.semi_matching_mean_ = float(similarity[self.semi_match_, columns].mean())
+        self.matching_mean_ = float(similarity[rows, cols].mean())
+        self.overlap_ = float(np.mean(self.semi_match_[cols] == rows))
+        return self
+
+    def _check_all_matched(self):
+        unmatched = np.flatnonzero(self.match_ < 0)
+        if unmatched.size:
+            raise ValueError(
+                f"{unmatched.size} of the {self.match_.size} units of Y have no "
+                f"partner in X (Y units {unmatched[:10].tolist()}"
+                f"{'...' if unmatched.size > 10 else ''}): a one-to-one matching "
+                f"pairs at most {self.n_features_in_} units. X cannot be "
+                "re-ordered into Y's order; use method='semi-matching', or "
+                "match_ and match_correlation_ directly."
+            )
+
+    def transform(self, X):
+        """Re-order X's units into Y's order: ``X[:, match_]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_units_x)
+            Activations of the first layer.
+
+        Returns
+        -------
+        X_matched : ndarray of shape (n_samples, n_features_y_)
+            Column ``j`` is the X unit paired with Y unit ``j``.
+
+        Raises
+        ------
+        ValueError
+            If some Y unit has no partner (``match_ == -1``).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        self._check_all_matched()
+        return X[:, self.match_]
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output units: X's unit names in Y's order.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Names of X's units. None: ``feature_names_in_`` when X had
+            string column names in `fit`, else ``x0, x1, ...``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str of shape (n_features_y_,)
+            ``input_features[match_]`` (a name repeats when semi-matching
+            pairs one X unit with several Y units).
+        """
+        check_is_fitted(self)
+        self._check_all_matched()
+        names = _check_feature_names_in(self, input_features)
+        return np.asarray(names, dtype=object)[self.match_]
+
+    def _validate_y(self, y, n_samples):
+        Y = check_array(
+            y,
+            ensure_2d=False,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2,
+            input_name="y",
+        )
+        if Y.ndim == 1:
+            Y = Y.reshape(-1, 1)
+        if Y.ndim != 2:
+            raise ValueError(f"y must be 1-D or 2-D, got {Y.ndim} dimensions.")
+        if Y.shape[0] != n_samples:
+            raise ValueError(
+                "X and y have different numbers of rows (samples): "
+                f"{n_samples} and {Y.shape[0]}."
+            )
+        if Y.shape[1] != self.n_features_y_:
+            raise ValueError(
+                f"y has {Y.shape[1]} units, but {type(self).__name__} was "
+                f"fitted with {self.n_features_y_}."
+            )
+        return Y
+
+    def score(self, X, y):
+        """Mean similarity of the matched pairs, measured on the data given.
+
+        The pairs come from `fit`; their correlation (or, with
+        ``metric="mutual_info"``, their mutual information, bins recomputed
+        on this data) is measured on ``X`` and ``y``, so this is a held-out
+        score when they are held-out data. Y units without partner are left
+        out of the mean.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_units_x)
+            Activations of the first layer.
+        y : array-like of shape (n_samples, n_units_y) or (n_samples,)
+            Activations of the second layer on the same samples.
+
+        Returns
+        -------
+        score : float
+            Mean Pearson correlation of the matched pairs (in [-1, 1]), or
+            their mean mutual information in nats.
+        """
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, reset=False, dtype=[np.float64, np.float32], ensure_min_samples=2
+        )
+        Y = self._validate_y(y, X.shape[0])
+        matched = np.flatnonzero(self.match_ >= 0)
+        X_pairs, Y_pairs = X[:, self.match_[matched]], Y[:, matched]
+        constant = standardize_stats(X_pairs)[2] | standardize_stats(Y_pairs)[2]
+        if self.metric == "mutual_info":
+            values = _paired_mutual_info(X_pairs, Y_pairs, self.n_bins)
+        else:
+            values = column_correlations(
+                X_pairs.astype(np.float64, copy=False),
+                Y_pairs.astype(np.float64, copy=False),
+            )[0]
+        if constant.any():
+            values[constant] = 0.0
+            warnings.warn(
+                f"{int(constant.sum())} matched pair(s) have a constant (dead) "
+                "unit on this data; their similarity counts as 0.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return float(values.mean())
+
+
+def _warn_constant(n_x, n_y, stacklevel):
+    if n_x or n_y:
+        warnings.warn(
+            f"{n_x} unit(s) of X and {n_y} unit(s) of Y are constant (dead): "
+            "they carry no information and their similarity with every unit "
+            "is set to 0.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
+
+# ---------------------------------------------------------------------------
+# Plug-in mutual information (Miller-Madow) between units.
+# ---------------------------------------------------------------------------
+
+
+def _bin_units(X, n_bins):
+    """Discretise each column of X on its own into at most `n_bins` bins.
+
+    A column with no negative value and at least one zero puts the zeros in
+    bin 0 and splits its positive values into ``n_bins - 1`` equal-mass
+    bins; any other column is split into ``n_bins`` equal-mass bins. A bin
+    edge is a data value and a value goes to the bin whose lower edge it
+    reaches, so equal values always share a bin.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    n_bins : int, 2 <= n_bins <= 256
+
+    Returns
+    -------
+    bins : ndarray of uint8, shape (n_samples, n_features)
+        Bin index of every value, in ``[0, n_bins)``, increasing with the
+        value within a column.
+    """
+    n, d = X.shape
+    n_edges = n_bins - 1
+    bins = np.zeros((n, d), dtype=np.uint8)
+    plain_positions = (np.arange(1, n_bins) * n) // n_bins
+    step = max(1, _MI_BLOCK_BYTES // (8 * n))
+    for start in range(0, d, step):
+        block = X[:, start : start + step]
+        ordered = np.sort(np.ascontiguousarray(block.T), axis=1)
+        n_zero = np.count_nonzero(block == 0, axis=0)
+        zero_bin = (ordered[:, 0] >= 0) & (n_zero > 0)
+        positions = np.broadcast_to(plain_positions, (block.shape[1], n_edges)).copy()
+        if zero_bin.any():
+            # Lower edges of bins 1..n_bins-1: the smallest positive value,
+            # then the equal-mass percentiles of the positive values.
+            zeros = n_zero[zero_bin, None]
+            positive = n - zeros
+            positions[zero_bin] = zeros + (np.arange(n_edges) * positive) // n_edges
+        np.minimum(positions, n - 1, out=positions)
+        edges = np.take_along_axis(ordered, positions, axis=1)
+        out = bins[:, start : start + step]
+        for k in range(n_edges):
+            out += block >= edges[:, k]
+    return bins
+
+
+def _bin_counts(bins, n_bins):
+    """Count the samples per bin of every column: (n_features, n_bins) int64."""
+    return np.stack(
+        [np.count_nonzero(bins == b, axis=0) for b in range(n_bins)], axis=1
+    ).astype(np.int64)
+
+
+def _xlogx_table(n_samples):
+    """``c * log(c)`` for every count c in 0..n_samples (0 for c = 0)."""
+    counts = np.arange(n_samples + 1, dtype=np.float64)
+    return xlogy(counts, counts)
+
+
+def _mutual_info_from_sums(n, sum_x, cells_x, sum_y, cells_y, sum_xy, cells_xy):
+    r"""Miller-Madow mutual information from :math:`\sum n_c \log n_c` sums.
+
+    With :math:`\hat H = \log n - S / n + (m - 1) / (2n)` for each of the
+    two marginals and the joint histogram.
+    """
+    return (
+        np.log(n)
+        + (sum_xy - sum_x - sum_y) / n
+        + (cells_x + cells_y - cells_xy - 1) / (2.0 * n)
+    )
+
+
+def _one_hot(bins, n_levels, dtype):
+    """One-hot codes of bins ``0 .. n_levels-1`` (bin ``n_levels`` gets none).
+
+    Returns an array of shape (n_samples, n_features * n_levels), the
+    levels of a feature contiguous.
+    """
+    codes = np.empty(bins.shape + (n_levels,), dtype=dtype)
+    levels = np.arange(n_levels, dtype=bins.dtype)
+    np.equal(bins[:, :, None], levels, out=codes, casting="unsafe")
+    return codes.reshape(bins.shape[0], -1)
+
+
+def _mutual_info_matrix(X, Y, n_bins, *, x_constant=None, y_constant=None):
+    """Plug-in mutual information of every X unit with every Y unit.
+
+    Joint histograms of a block of X units against all Y units come from
+    one product of one-hot codes ``onehot(X_block).T @ onehot(Y)``, both
+    without their last bin: those counts follow from the marginals. The
+    products are exact in float32 (0/1 entries, integer sums below 2**24).
+    Working memory stays near ``_MI_BLOCK_BYTES`` per block; no
+    (n_x, n_y, n_bins, n_bins) array is formed.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_x)
+    Y : ndarray of shape (n_samples, n_y)
+    n_bins : int
+    x_constant, y_constant : ndarray of bool, optional
+        Units whose mutual information is set to exactly 0.
+
+    Returns
+    -------
+    mutual_info : ndarray of shape (n_x, n_y)
+        In nats, Miller-Madow corrected.
+    """
+    n = X.shape[0]
+    n_x, n_y = X.shape[1], Y.shape[1]
+    levels = n_bins - 1
+    x_bins, y_bins = _bin_units(X, n_bins), _bin_units(Y, n_bins)
+    x_counts, y_counts = _bin_counts(x_bins, n_bins), _bin_counts(y_bins, n_bins)
+    table = _xlogx_table(n)
+    sum_x, cells_x = table[x_counts].sum(axis=1), np.count_nonzero(x_counts, axis=1)
+    sum_y, cells_y = table[y_counts].sum(axis=1), np.count_nonzero(y_counts, axis=1)
+
+    dtype = np.float32 if n < 2**24 else np.float64
+    itemsize = np.dtype(dtype).itemsize
+    x_step = max(1, _MI_BLOCK_BYTES // (itemsize * levels * levels * n_y))
+    row_step = max(1, _MI_BLOCK_BYTES // (itemsize * levels * n_y))
+    y_codes = _one_hot(y_bins, levels, dtype) if row_step >= n else None
+
+    gemm = get_blas_funcs("gemm", dtype=dtype)
+
+    mutual_info = np.empty((n_x, n_y))
+    for start in range(0, n_x, x_step):
+        stop = min(start + x_step, n_x)
+        width = stop - start
+        block_bins = x_bins[:, start:stop]
+        if y_codes is not None:
+            joint = _one_hot(block_bins, levels, dtype).T @ y_codes
+        else:
+            joint = np.zeros((width * levels, n_y * levels), dtype=dtype)
+            for row in range(0, n, row_step):
+                rows = slice(row, row + row_step)
+                x_codes = _one_hot(block_bins[rows], levels, dtype)
+                # joint += x_codes.T @ y_codes, in place: BLAS accumulates
+                # into joint.T, which is Fortran-ordered.
+                gemm(
+                    1.0,
+                    _one_hot(y_bins[rows], levels, dtype).T,
+                    x_codes.T,
+                    beta=1.0,
+                    c=joint.T,
+                    trans_b=1,
+                    overwrite_c=1,
+                )
+        # joint[i, a, j, b]: samples with X unit i in bin a and Y unit j in b,
+        # for a, b below the last bin; the rest follows from the marginals.
+        joint = joint.reshape(width, levels, n_y, levels)
+        block_counts = x_counts[start:stop]
+        x_rest = block_counts[:, :levels, None] - joint.sum(axis=3).astype(np.int64)
+        y_rest = y_counts[None, :, :levels] - joint.sum(axis=1).astype(np.int64)
+        corner = block_counts[:, levels, None] - y_rest.sum(axis=2)
+        sum_xy = table[x_rest].sum(axis=1) + table[y_rest].sum(axis=2) + table[corner]
+        cells_xy = (
+            np.count_nonzero(x_rest, axis=1)
+            + np.count_nonzero(y_rest, axis=2)
+            + (corner > 0)
+        )
+        for a in range(levels):
+            counts = joint[:, a].astype(np.intp)
+            sum_xy += table[counts].sum(axis=2)
+            cells_xy += np.count_nonzero(counts, axis=2)
+        mutual_info[start:stop] = _mutual_info_from_sums(
+            n,
+            sum_x[start:stop, None],
+            cells_x[start:stop, None],
+            sum_y[None, :],
+            cells_y[None, :],
+            sum_xy,
+            cells_xy,
+        )
+    if x_constant is not None:
+        mutual_info[x_constant, :] = 0.0
+    if y_constant is not None:
+        mutual_info[:, y_constant] = 0.0
+    return mutual_info
+
+
+def _paired_mutual_info(X, Y, n_bins):
+    """Mutual information of column j of X with column j of Y, for every j.
+
+    Parameters
+    ----------
+    X, Y : ndarray of shape (n_samples, n_pairs)
+    n_bins : int
+
+    Returns
+    -------
+    mutual_info : ndarray of shape (n_pairs,)
+        In nats, Miller-Madow corrected.
+    """
+    n, n_pairs = X.shape
+    cells = n_bins * n_bins
+    x_bins, y_bins = _bin_units(X, n_bins), _bin_units(Y, n_bins)
+    x_counts, y_counts = _bin_counts(x_bins, n_bins), _bin_counts(y_bins, n_bins)
+    table = _xlogx_table(n)
+    mutual_info = np.empty(n_pairs)
+    step = max(1, _MI_BLOCK_BYTES // (8 * max(n, cells)))
+    for start in range(0, n_pairs, step):
+        stop = min(start + step, n_pairs)
+        codes = x_bins[:, start:stop].astype(np.intp) * n_bins + y_bins[:, start:stop]
+        codes += np.arange(stop - start) * cells
+        joint = np.bincount(codes.ravel(), minlength=(stop - start) * cells)
+        joint = joint.reshape(stop - start, cells)
+        xc, yc = x_counts[start:stop], y_counts[start:stop]
+        mutual_info[start:stop] = _mutual_info_from_sums(
+            n,
+            table[xc].sum(axis=1),
+            np.count_nonzero(xc, axis=1),
+            table[yc].sum(axis=1),
+            np.count_nonzero(yc, axis=1),
+            table[joint].sum(axis=1),
+            np.count_nonzero(joint, axis=1),
+        )
+    return mutual_info
+
+
+# ---------------------------------------------------------------------------
+# Many-to-many groups.
+# ---------------------------------------------------------------------------
+
+
+def _affinity_abs(correlation):
+    return np.abs(correlation)
+
+
+def _affinity_positive(correlation):
+    return np.maximum(correlation, 0.0)
+
+
+_AFFINITIES = {"abs": _affinity_abs, "positive": _affinity_positive}
+
+
+@validate_params(
+    {
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "n_groups": [Interval(Integral, 1, None, closed="left")],
+        "affinity": [StrOptions(set(_AFFINITIES)), callable],
+        "assign_labels": [StrOptions({"kmeans", "discretize", "cluster_qr"})],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def match_groups(
+    X, y, n_groups, *, affinity="abs", assign_labels="kmeans", random_state=None
+):
+    r"""Many-to-many correspondence: groups of units shared by two layers.
+
+    Units of both layers are clustered together by spectral clustering of
+    the affinity derived from the block correlation matrix
+
+    .. math::
+
+        C = \begin{pmatrix} C_{XX} & C_{XY} \\ C_{YX} & C_{YY} \end{pmatrix},
+
+    within-layer correlations on the diagonal blocks and between-layer
+    correlations off it (Li et al. 2016, section 4). A group holding units
+    of both layers is a set of X units that corresponds to a set of Y units.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_units_x)
+        Activations of the first layer: rows are samples, columns units.
+    y : array-like of shape (n_samples, n_units_y) or (n_samples,)
+        Activations of the second layer on the same samples.
+    n_groups : int
+        Number of groups (clusters) over the units of both layers, at most
+        the number of non-constant units.
+    affinity : {"abs", "positive"} or callable, default="abs"
+        How correlations become affinities: "abs" takes :math:`|C|`
+        (anti-correlated units belong together), "positive" takes
+        :math:`\max(C, 0)`. A callable receives the (n_alive, n_alive)
+        correlation matrix of the non-constant units (diagonal 1) and
+        returns a symmetric, finite, non-negative matrix of the same shape.
+    assign_labels : {"kmeans", "discretize", "cluster_qr"}, default="kmeans"
+        How :class:`~sklearn.cluster.SpectralClustering` labels the
+        spectral embedding.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the embedding solver and k-means.
+
+    Returns
+    -------
+    x_labels : ndarray of int of shape (n_units_x,)
+        Group of each X unit, -1 for constant (dead) units, which are left
+        out of the clustering with a warning.
+    y_labels : ndarray of int of shape (n_units_y,)
+        Group of each Y unit, -1 for constant units. Groups are numbered
+        jointly: X unit ``i`` and Y unit ``j`` correspond when
+        ``x_labels[i] == y_labels[j]``.
+
+    See Also
+    --------
+    UnitMatcher : One-to-one and one-to-many matching of single units.
+
+    References
+    ----------
+    .. [1] Y. Li, J. Yosinski, J. Clune, H. Lipson, J. Hopcroft. "Convergent
+       Learning: Do different neural networks learn the same
+       representations?". ICLR 2016.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep import match_groups
+    >>> rng = np.random.RandomState(0)
+    >>> latent = rng.randn(500, 2)
+    >>> net1 = latent[:, [0, 0, 1, 1]] + 0.3 * rng.randn(500, 4)
+    >>> net2 = latent[:, [1, 0, 1]] + 0.3 * rng.randn(500, 3)
+    >>> x_labels, y_labels = match_groups(net1, net2, n_groups=2, random_state=0)
+    >>> bool(x_labels[0] == x_labels[1] == y_labels[1])
+    True
+    >>> bool(x_labels[2] == x_labels[3] == y_labels[0] == y_labels[2])
+    True
+    >>> bool(x_labels[0] != x_labels[2])
+    True
+    """
+    X = check_array(
+        X, dtype=[np.float64, np.float32], ensure_min_samples=2, input_name="X"
+    )
+    Y = check_array(
+        y,
+        ensure_2d=False,
+        dtype=[np.float64, np.float32],
+        ensure_min_samples=2,
+        input_name="y",
+    )
+    if Y.ndim == 1:
+        Y = Y.reshape(-1, 1)
+    if Y.ndim != 2:
+        raise ValueError(f"y must be 1-D or 2-D, got {Y.ndim} dimensions.")
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError(
+            "X and y have different numbers of rows (samples): "
+            f"{X.shape[0]} and {Y.shape[0]}."
+        )
+    n_x = X.shape[1]
+    units = np.hstack([X, Y])
+    correlation, constant, _ = correlation_matrix(units, units)
+    _warn_constant(int(constant[:n_x].sum()), int(constant[n_x:].sum()), stacklevel=4)
+    alive = np.flatnonzero(~constant)
+    if n_groups > alive.size:
+        raise ValueError(
+            f"n_groups={n_groups} exceeds the {alive.size} non-constant units "
+            "of X and Y together."
+        )
+    correlation = correlation[np.ix_(alive, alive)]
+    np.fill_diagonal(correlation, 1.0)
+    transform = _AFFINITIES.get(affinity, affinity)
+    weights = np.asarray(transform(correlation), dtype=np.float64)
+    if weights.shape != correlation.shape:
+        raise ValueError(
+            f"The affinity must have shape {correlation.shape}, got {weights.shape}."
+        )
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("The affinity must be finite and non-negative.")
+    if not np.allclose(weights, weights.T):
+        raise ValueError("The affinity must be symmetric.")
+    if n_groups == 1:
+        alive_labels = np.zeros(alive.size, dtype=np.intp)
+    else:
+        clustering = SpectralClustering(
+            n_clusters=n_groups,
+            affinity="precomputed",
+            assign_labels=assign_labels,
+            random_state=random_state,
+        )
+        alive_labels = clustering.fit_predict(weights)
+    labels = np.full(units.shape[1], -1, dtype=np.intp)
+    labels[alive] = alive_labels
+    return labels[:n_x], labels[n_x:]
