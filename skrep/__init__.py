@@ -13,11 +13,14 @@ __version__ = "0.1.0"
 from skrep._cca import PWCCA, SVCCA, pwcca, svcca
 from skrep._compare import LayerComparison, compare_layers
 from skrep._matching import UnitMatcher, match_groups
+from skrep._sparse import SparseLayerPredictor, SparseLayerPredictorCV
 
 __all__ = [
     "LayerComparison",
     "PWCCA",
     "SVCCA",
+    "SparseLayerPredictor",
+    "SparseLayerPredictorCV",
     "TorchActivationExtractor",
     "UnitMatcher",
     "compare_layers",

@@ -2,7 +2,13 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skrep import PWCCA, SVCCA, UnitMatcher
+from skrep import (
+    PWCCA,
+    SVCCA,
+    SparseLayerPredictor,
+    SparseLayerPredictorCV,
+    UnitMatcher,
+)
 
 # Each entry: an instance with small, fast parameters, and the checks it is
 # expected to fail with the reason.
@@ -14,6 +20,9 @@ ESTIMATORS = {
     UnitMatcher(): {},
     UnitMatcher(method="semi-matching"): {},
     UnitMatcher(metric="mutual_info", n_bins=4): {},
+    SparseLayerPredictor(): {},
+    SparseLayerPredictor(decay=0): {},
+    SparseLayerPredictorCV(cv=3): {},
 }
 
 

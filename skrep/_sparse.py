@@ -1,0 +1,1025 @@
+"""Sparse prediction of one layer from another (Li et al. 2016).
+
+Each unit of the second layer is predicted from all units of the first by a
+Lasso on standardised activations. Every Y unit shares the same X, so the
+problem is reduced once to the Gram matrix of standardised X and its
+cross-products with standardised Y; every Lasso is then solved from those
+small matrices alone, never from the data again.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.linalg
+import scipy.linalg.lapack
+from joblib import Parallel, delayed, effective_n_jobs
+from scipy.linalg.blas import dger
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import check_cv
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from skrep._linalg import _block_rows, standardize_stats
+
+try:  # scikit-learn's compiled Gram coordinate descent (private API).
+    from sklearn.linear_model._cd_fast import (
+        enet_coordinate_descent_gram as _sklearn_cd_gram,
+    )
+except ImportError:  # pragma: no cover - depends on the scikit-learn version
+    _sklearn_cd_gram = None
+
+__all__ = ["SparseLayerPredictor", "SparseLayerPredictorCV"]
+
+#: The decay grid of Li et al. (2016), Table 2.
+PAPER_DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+
+#: With ``decay=0`` (least squares), directions of standardised X whose
+#: singular value is below this fraction of the largest are null (constant,
+#: duplicate or collinear units, or more units than samples): the
+#: minimum-norm solution ignores them.
+LSTSQ_RCOND = 1e-6
+
+CODE_TYPES = ("none", "local", "slightly distributed", "fully distributed")
+
+
+# --------------------------------------------------------------------------
+# Numerics: standardisation, moments and the solvers (plain NumPy arrays).
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class _Problem:
+    """One standardised prediction problem, reduced to its moments.
+
+    ``gram = Xs.T @ Xs / n``, ``xy = Xs.T @ Ys / n`` and
+    ``yy = (Ys ** 2).mean(axis=0)`` with ``Xs``, ``Ys`` the standardised
+    views; constant units are exactly zero in them.
+    """
+
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    x_constant: np.ndarray
+    y_mean: np.ndarray
+    y_scale: np.ndarray
+    y_constant: np.ndarray
+    gram: np.ndarray
+    xy: np.ndarray
+    yy: np.ndarray
+    n_samples: int
+
+
+def _factor(scale, constant):
+    """Multipliers that standardise: 1 / scale, and 0 for constant units."""
+    return np.where(constant, 0.0, 1.0 / scale)
+
+
+def _standardized_moments(X, Y, x_mean, x_factor, y_mean, y_factor):
+    """Normalised cross-products of ``(X - x_mean) * x_factor`` and of Y's.
+
+    One blocked pass over the rows, accumulated in float64.
+
+    Returns
+    -------
+    gram : ndarray of shape (n_units_x, n_units_x)
+    xy : ndarray of shape (n_units_x, n_units_y)
+    yy : ndarray of shape (n_units_y,)
+        Mean square of each standardised Y unit.
+    """
+    n, p = X.shape
+    q = Y.shape[1]
+    gram = np.zeros((p, p))
+    xy = np.zeros((p, q))
+    yy = np.zeros(q)
+    step = _block_rows(p + q)
+    for start in range(0, n, step):
+        xb = np.subtract(X[start : start + step], x_mean, dtype=np.float64)
+        xb *= x_factor
+        yb = np.subtract(Y[start : start + step], y_mean, dtype=np.float64)
+        yb *= y_factor
+        gram += xb.T @ xb
+        xy += xb.T @ yb
+        yy += np.einsum("ij,ij->j", yb, yb)
+    gram = 0.5 * (gram + gram.T)
+    return gram / n, xy / n, yy / n
+
+
+def _standardize(X, Y):
+    """Statistics of both views and the moments of the standardised problem.
+
+    A constant Y unit keeps its exact value as its mean, so that its
+    prediction (the intercept) reproduces it exactly.
+    """
+    x_mean, x_scale, x_constant = standardize_stats(X)
+    y_mean, y_scale, y_constant = standardize_stats(Y)
+    for j in np.flatnonzero(y_constant):
+        column = Y[:, j]
+        if np.all(column == column[0]):
+            y_mean[j] = column[0]
+    gram, xy, yy = _standardized_moments(
+        X,
+        Y,
+        x_mean,
+        _factor(x_scale, x_constant),
+        y_mean,
+        _factor(y_scale, y_constant),
+    )
+    return _Problem(
+        x_mean, x_scale, x_constant, y_mean, y_scale, y_constant, gram, xy, yy,
+        X.shape[0],
+    )  # fmt: skip
+
+
+def _heldout_moments(problem, X, Y):
+    """Moments of held-out rows, standardised with the fitted statistics.
+
+    X units constant in the fit are zero (their weight is zero); Y units
+    constant in the fit are compared in raw units (their scale is 1), as in
+    :meth:`SparseLayerPredictor.prediction_loss`.
+    """
+    return _standardized_moments(
+        X,
+        Y,
+        problem.x_mean,
+        _factor(problem.x_scale, problem.x_constant),
+        problem.y_mean,
+        1.0 / problem.y_scale,
+    )
+
+
+def _unit_losses(gram, xy, yy, W):
+    """Per Y unit, half the mean squared error of ``Xs @ W`` against ``Ys``.
+
+    ``0.5 * (yy - 2 xy.w + w.G.w)`` from the moments; clipped at 0 against
+    round-off.
+    """
+    fitted = np.einsum("ij,ij->j", W, gram @ W)
+    cross = np.einsum("ij,ij->j", W, xy)
+    return np.maximum(0.5 * (yy - 2.0 * cross + fitted), 0.0)
+
+
+def _least_squares(gram, xy):
+    """Minimum-norm least squares from the moments (``decay = 0``).
+
+    A Cholesky solve when the Gram of the non-constant inputs is safely
+    positive definite (LAPACK's condition estimate above ``LSTSQ_RCOND``
+    squared, with a margin), else an eigendecomposition in which directions
+    with eigenvalue below ``LSTSQ_RCOND ** 2`` times the largest (singular
+    value below ``LSTSQ_RCOND`` times the largest) are null.
+    """
+    W = np.zeros_like(xy)
+    inputs = np.flatnonzero(np.diag(gram) > 0)
+    if inputs.size == 0:
+        return W
+    G = gram[np.ix_(inputs, inputs)]
+    factor, info = scipy.linalg.lapack.dpotrf(G, lower=True)
+    if info == 0:
+        rcond, info = scipy.linalg.lapack.dpocon(
+            factor, np.abs(G).sum(axis=0).max(), uplo="L"
+        )
+        if info == 0 and rcond > 1e3 * LSTSQ_RCOND**2:
+            W[inputs] = scipy.linalg.cho_solve(
+                (factor, True), xy[inputs], check_finite=False
+            )
+            return W
+    eigenvalues, eigenvectors = scipy.linalg.eigh(G, check_finite=False)
+    keep = eigenvalues > LSTSQ_RCOND**2 * eigenvalues[-1]
+    basis = eigenvectors[:, keep]
+    W[inputs] = basis @ ((basis.T @ xy[inputs]) / eigenvalues[keep, None])
+    return W
+
+
+def _duality_gaps(gram, xy, yy, alpha, W, residual):
+    """Lasso duality gap of each column of W, in scikit-learn's formulation.
+
+    ``residual`` is ``xy - gram @ W`` (X.T times the residual, over n).
+    """
+    fitted = np.einsum("ij,ij->j", W, xy - residual)
+    cross = np.einsum("ij,ij->j", W, xy)
+    residual_norm2 = yy - 2.0 * cross + fitted
+    dual_norm = np.max(np.abs(residual), axis=0, initial=0.0)
+    scale = np.ones_like(dual_norm)
+    over = dual_norm > alpha
+    scale[over] = alpha / dual_norm[over]
+    primal = 0.5 * residual_norm2 + alpha * np.abs(W).sum(axis=0)
+    dual = -0.5 * scale**2 * residual_norm2 + scale * (yy - cross)
+    return primal - dual
+
+
+def _lasso_numpy(gram, xy, yy, alpha, W, tol, max_iter):
+    """Cyclic coordinate descent on the Gram, vectorised over targets.
+
+    Each coordinate update moves that input's weight for every target still
+    running (one rank-one BLAS update of ``X.T @ residual``). A target stops
+    once its duality gap is at most ``tol * yy`` (scikit-learn's rule);
+    converged targets leave the working arrays.
+
+    Returns
+    -------
+    W : ndarray of shape (n_units_x, n_targets)
+    n_iter : ndarray of int, shape (n_targets,)
+    converged : ndarray of bool, shape (n_targets,)
+    """
+    n_targets = xy.shape[1]
+    W = np.array(W, dtype=np.float64, order="C")
+    n_iter = np.zeros(n_targets, dtype=np.intp)
+    converged = np.zeros(n_targets, dtype=bool)
+    diag = np.diag(gram).copy()
+    inputs = diag > 0
+    running = np.arange(n_targets)
+    Wr, xyr, yyr = W, xy, yy
+    residual = xyr - gram @ Wr
+    gaps = _duality_gaps(gram, xyr, yyr, alpha, Wr, residual)
+    done = gaps <= tol * yyr
+    for iteration in range(1, max_iter + 1):
+        if done.any():
+            W[:, running[done]] = Wr[:, done]
+            converged[running[done]] = True
+            keep = ~done
+            running = running[keep]
+            if running.size == 0:
+                break
+            Wr = np.ascontiguousarray(Wr[:, keep])
+            residual = np.ascontiguousarray(residual[:, keep])
+            xyr, yyr = xyr[:, keep], yyr[keep]
+        step_max = np.zeros(running.size)
+        weight_max = np.zeros(running.size)
+        candidates = np.flatnonzero(
+            inputs & ((Wr != 0).any(axis=1) | (np.abs(residual) > alpha).any(axis=1))
+        )
+        for k in candidates:
+            old = Wr[k]
+            z = residual[k] + diag[k] * old
+            new = np.sign(z) * np.maximum(np.abs(z) - alpha, 0.0) / diag[k]
+            step = new - old
+            if step.any():
+                # residual -= outer(gram[:, k], step), in place (gram symmetric).
+                residual = dger(-1.0, step, gram[k], a=residual.T, overwrite_a=True).T
+                np.maximum(step_max, np.abs(step), out=step_max)
+                Wr[k] = new
+            np.maximum(weight_max, np.abs(new), out=weight_max)
+        n_iter[running] = iteration
+        check = (weight_max == 0) | (step_max <= tol * weight_max)
+        if iteration == max_iter:
+            check[:] = True
+        done = np.zeros(running.size, dtype=bool)
+        if check.any():
+            residual = np.ascontiguousarray(xyr - gram @ Wr)  # drop round-off
+            gaps = _duality_gaps(gram, xyr, yyr, alpha, Wr, residual)
+            done = check & (gaps <= tol * yyr)
+    else:
+        W[:, running[done]] = Wr[:, done]
+        converged[running[done]] = True
+        W[:, running[~done]] = Wr[:, ~done]
+    return W, n_iter, converged
+
+
+def _lasso_sklearn(gram, xy, yy, alpha, W, tol, max_iter):
+    """Per-target Gram coordinate descent with scikit-learn's compiled solver.
+
+    Same contract as :func:`_lasso_numpy`. Runs without the GIL, so threads
+    run targets in parallel. The solver's own ConvergenceWarning is left to
+    the caller (see :func:`_lasso_gram`).
+    """
+    gram = np.ascontiguousarray(gram)
+    WT = np.array(W.T, dtype=np.float64, order="C")
+    xyT = np.ascontiguousarray(xy.T)
+    n_iter = np.zeros(xy.shape[1], dtype=np.intp)
+    converged = np.zeros(xy.shape[1], dtype=bool)
+    rng = np.random.RandomState(0)  # unused: cyclic coordinate order
+    for j in range(xy.shape[1]):
+        w, gap, scaled_tol, iterations = _sklearn_cd_gram(
+            WT[j], alpha, 0.0, gram, xyT[j], np.array([np.sqrt(yy[j])]),
+            max_iter, tol, rng, False, False,
+        )  # fmt: skip
+        WT[j] = w
+        n_iter[j] = iterations
+        converged[j] = gap <= scaled_tol
+    return WT.T, n_iter, converged
+
+
+@functools.cache
+def _sklearn_solver_works():
+    """Whether scikit-learn's private solver exists and solves a known case.
+
+    Lasso with ``gram = I``, ``xy = (2, 0.5)`` and ``alpha = 1``: the
+    solution is the soft-thresholded ``xy``, ``(1, 0)``.
+    """
+    if _sklearn_cd_gram is None:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            W, _, converged = _lasso_sklearn(
+                np.eye(2), np.array([[2.0], [0.5]]), np.array([4.25]), 1.0,
+                np.zeros((2, 1)), 1e-10, 100,
+            )  # fmt: skip
+    except Exception:  # any incompatibility means: do not use it
+        return False
+    return bool(converged[0]) and np.allclose(W[:, 0], [1.0, 0.0], atol=1e-8)
+
+
+def _lasso_gram(gram, xy, yy, alpha, W, *, tol, max_iter, n_jobs, solver="auto"):
+    """Lasso for every Y unit from the moments, warm-started at W.
+
+    Minimises, per column w of W,
+    ``0.5 * (yy - 2 xy.w + w.gram.w) + alpha * |w|_1``.
+
+    Parameters
+    ----------
+    gram, xy, yy : ndarray
+        Moments of the standardised problem (see :class:`_Problem`).
+    alpha : float
+        L1 penalty, > 0.
+    W : ndarray of shape (n_units_x, n_units_y)
+        Starting weights (not modified).
+    tol, max_iter : float, int
+        Stop a unit when its duality gap is at most ``tol * yy``, or after
+        ``max_iter`` sweeps.
+    n_jobs : int or None
+        Threads over chunks of Y units.
+    solver : {"auto", "sklearn", "numpy"}
+        "auto" uses scikit-learn's compiled solver when it is available and
+        works, else the NumPy one.
+
+    Returns
+    -------
+    W : ndarray of shape (n_units_x, n_units_y)
+    n_iter : ndarray of int, shape (n_units_y,)
+    converged : ndarray of bool, shape (n_units_y,)
+    """
+    if solver == "auto":
+        solver = "sklearn" if _sklearn_solver_works() else "numpy"
+    solve = _lasso_sklearn if solver == "sklearn" else _lasso_numpy
+    q = xy.shape[1]
+    n_chunks = min(effective_n_jobs(n_jobs), q)
+    with warnings.catch_warnings():
+        # Non-convergence is reported once, by the estimator.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if n_chunks <= 1:
+            return solve(gram, xy, yy, alpha, W, tol, max_iter)
+        chunks = np.array_split(np.arange(q), n_chunks)
+        results = Parallel(n_jobs=n_chunks, prefer="threads")(
+            delayed(solve)(gram, xy[:, idx], yy[idx], alpha, W[:, idx], tol, max_iter)
+            for idx in chunks
+        )
+    W_out = np.empty_like(xy)
+    n_iter = np.empty(q, dtype=np.intp)
+    converged = np.empty(q, dtype=bool)
+    for idx, (W_chunk, n_iter_chunk, converged_chunk) in zip(chunks, results):
+        W_out[:, idx] = W_chunk
+        n_iter[idx] = n_iter_chunk
+        converged[idx] = converged_chunk
+    return W_out, n_iter, converged
+
+
+def _solve(problem, decay, W, *, tol, max_iter, n_jobs):
+    """Weights of one decay: least squares at 0, else the Lasso path step."""
+    q = problem.xy.shape[1]
+    if decay == 0:
+        W = _least_squares(problem.gram, problem.xy)
+        return W, np.ones(q, dtype=np.intp), np.ones(q, dtype=bool)
+    return _lasso_gram(
+        problem.gram, problem.xy, problem.yy, decay * q, W,
+        tol=tol, max_iter=max_iter, n_jobs=n_jobs,
+    )  # fmt: skip
+
+
+def _main_inputs(W, code_mass):
+    """Fewest inputs whose |weights| carry `code_mass` of each unit's L1 mass."""
+    magnitude = -np.sort(-np.abs(W), axis=0)
+    cumulative = np.cumsum(magnitude, axis=0)
+    total = cumulative[-1] if W.shape[0] else np.zeros(W.shape[1])
+    # Slack against round-off, so that code_mass=1 counts the non-zeros.
+    below = cumulative < code_mass * total * (1.0 - 1e-12)
+    return np.where(total > 0, below.sum(axis=0) + 1, 0)
+
+
+def _code_types(n_main, max_slightly_distributed):
+    labels = np.full(n_main.shape, CODE_TYPES[3], dtype="<U20")
+    labels[n_main <= max_slightly_distributed] = CODE_TYPES[2]
+    labels[n_main == 1] = CODE_TYPES[1]
+    labels[n_main == 0] = CODE_TYPES[0]
+    return labels
+
+
+# --------------------------------------------------------------------------
+# Estimators
+# --------------------------------------------------------------------------
+
+
+class _BaseSparsePredictor(RegressorMixin, BaseEstimator):
+    """Shared fit machinery, prediction and diagnostics."""
+
+    _parameter_constraints: dict = {
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "code_mass": [Interval(Real, 0, 1, closed="right")],
+        "max_slightly_distributed": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    def _validate_fit_data(self, X, y):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            multi_output=True,
+            y_numeric=True,
+            ensure_min_samples=2,
+            dtype=np.float64,
+        )
+        self._y_is_1d = y.ndim == 1
+        return X, (y.reshape(-1, 1) if y.ndim == 1 else y)
+
+    def _warn_constant(self, problem, stacklevel=3):
+        n_x = int(np.count_nonzero(problem.x_constant))
+        n_y = int(np.count_nonzero(problem.y_constant))
+        if n_x or n_y:
+            warnings.warn(
+                f"X has {n_x} and Y has {n_y} constant (dead) unit(s). A "
+                "constant X unit gets zero weight; a constant Y unit is "
+                "predicted exactly by its constant value, with zero weights "
+                "(prediction loss 0 on the fitted data).",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
+
+    def _set_fitted(self, problem, W, decay, n_iter, converged):
+        """Store the weights in both unit systems and the diagnostics."""
+        if not converged.all():
+            warnings.warn(
+                f"Coordinate descent did not converge for "
+                f"{int(np.count_nonzero(~converged))} of {converged.size} Y "
+                f"unit(s) with decay={decay:g}: the duality gap is above tol "
+                f"after max_iter={self.max_iter} sweeps. Increase max_iter, "
+                "increase tol or use a larger decay.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        x_factor = _factor(problem.x_scale, problem.x_constant)
+        self.x_mean_, self.x_scale_ = problem.x_mean, problem.x_scale
+        self.y_mean_, self.y_scale_ = problem.y_mean, problem.y_scale
+        self.x_constant_, self.y_constant_ = problem.x_constant, problem.y_constant
+        self.n_features_y_ = W.shape[1]
+        self.standardized_coef_ = np.ascontiguousarray(W.T)
+        coef = (W * x_factor[:, None] * problem.y_scale).T
+        intercept = problem.y_mean - coef @ problem.x_mean
+        self.n_inputs_ = np.count_nonzero(W, axis=0)
+        self.n_main_inputs_ = _main_inputs(W, self.code_mass)
+        self.code_type_ = _code_types(
+            self.n_main_inputs_, self.max_slightly_distributed
+        )
+        self.training_loss_ = float(
+            np.mean(_unit_losses(problem.gram, problem.xy, problem.yy, W))
+        )
+        if self._y_is_1d:
+            self.coef_ = coef[0]
+            self.intercept_ = float(intercept[0])
+            self.n_iter_ = int(n_iter[0])
+        else:
+            self.coef_ = coef
+            self.intercept_ = intercept
+            self.n_iter_ = n_iter
+
+    def _validate_y(self, y, n_samples):
+        Y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if Y.ndim == 1:
+            Y = Y.reshape(-1, 1)
+        if Y.ndim != 2:
+            raise ValueError(f"y must be 1-D or 2-D, got {Y.ndim} dimensions.")
+        if Y.shape[0] != n_samples:
+            raise ValueError(
+                "X and y have different numbers of rows (samples): "
+                f"{n_samples} and {Y.shape[0]}."
+            )
+        if Y.shape[1] != self.n_features_y_:
+            raise ValueError(
+                f"y has {Y.shape[1]} units, but {type(self).__name__} was "
+                f"fitted with {self.n_features_y_}."
+            )
+        return Y
+
+    def predict(self, X):
+        """Predict the second layer's activations from the first's.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_units_x)
+            Activations of the first layer.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples, n_units_y) or (n_samples,)
+            ``X @ coef_.T + intercept_``; 1-D when `fit` got a 1-D `y`.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return X @ self.coef_.T + self.intercept_
+
+    def prediction_loss(self, X, y, *, multioutput="uniform_average"):
+        r"""Compute the sparse prediction loss of Li et al. (2016) on this data.
+
+        Half the mean squared error in standardised Y units, with the
+        statistics learned in `fit`:
+
+        .. math::
+
+            L = \frac{1}{2 n q} \sum_{i=1}^{n} \sum_{j=1}^{q}
+                \left(\frac{\hat y_{ij} - y_{ij}}{\sigma_j}\right)^2 .
+
+        0.5 means no better than predicting each unit's mean (on the fitted
+        data); 0 is a perfect prediction. Lower is better. Units that were
+        constant in `fit` have :math:`\sigma_j = 1` (raw units).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_units_x)
+            Activations of the first layer.
+        y : array-like of shape (n_samples, n_units_y) or (n_samples,)
+            Activations of the second layer on the same samples.
+        multioutput : {"uniform_average", "raw_values"}, default="uniform_average"
+            Average over Y units, or return one loss per unit.
+
+        Returns
+        -------
+        loss : float or ndarray of shape (n_units_y,)
+            The loss.
+        """
+        if multioutput not in ("uniform_average", "raw_values"):
+            raise ValueError(
+                "multioutput must be 'uniform_average' or 'raw_values', got "
+                f"{multioutput!r}."
+            )
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        Y = self._validate_y(y, X.shape[0])
+        prediction = X @ self.coef_.T + self.intercept_
+        residual = (prediction.reshape(Y.shape) - Y) / self.y_scale_
+        losses = 0.5 * np.mean(residual**2, axis=0)
+        if multioutput == "raw_values":
+            return losses
+        return float(losses.mean())
+
+
+class SparseLayerPredictor(_BaseSparsePredictor):
+    r"""Predict each unit of one layer from all units of another, sparsely.
+
+    The "sparse prediction" of Li et al. (2016): both layers are
+    standardised per unit and every unit of the second layer (``y``) is
+    regressed on all units of the first (``X``) with an L1 penalty, the
+    "decay". Sweeping the decay tells a local code (each unit predicted by
+    one unit of the other net) from slightly and fully distributed ones.
+
+    Parameters
+    ----------
+    decay : float, default=1e-4
+        Weight of the L1 penalty, >= 0. 0 is least squares. Each Y unit is
+        a :class:`~sklearn.linear_model.Lasso` with
+        ``alpha = decay * n_units_y`` on standardised data.
+    tol : float, default=1e-4
+        Convergence tolerance, as in :class:`~sklearn.linear_model.Lasso`:
+        coordinate descent stops for a Y unit once the duality gap of its
+        Lasso problem is at most ``tol`` times the unit's mean squared
+        standardised activation (1 for a non-constant unit).
+    max_iter : int, default=1000
+        Maximum number of coordinate-descent sweeps per Y unit. A unit still
+        above the tolerance triggers one ConvergenceWarning per fit.
+    n_jobs : int, default=None
+        Threads that share the Y units of each Lasso solve (the compiled
+        solver runs without the GIL). None means 1 unless in a
+        :obj:`joblib.parallel_backend` context; -1 means all processors.
+    code_mass : float in (0, 1], default=0.9
+        A Y unit's main inputs are the fewest X units whose absolute
+        standardised weights sum to this fraction of the unit's total
+        (``n_main_inputs_``); 1.0 counts every non-zero weight.
+    max_slightly_distributed : int, default=4
+        A Y unit with one main input is "local", with 2 to this many
+        "slightly distributed", with more "fully distributed".
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_units_y, n_units_x) or (n_units_x,)
+        Weights in the original units: ``predict(X) = X @ coef_.T +
+        intercept_``. 1-D when `fit` got a 1-D `y`, as in Lasso.
+    intercept_ : ndarray of shape (n_units_y,) or float
+        Offsets in the original units.
+    standardized_coef_ : ndarray of shape (n_units_y, n_units_x)
+        The weights :math:`W^T` of the standardised problem (the paper's
+        mapping layer): ``standardized_coef_[j, i]`` maps X unit i to Y
+        unit j, both in standard deviations.
+    n_iter_ : ndarray of int of shape (n_units_y,) or int
+        Coordinate-descent sweeps run per Y unit: 1 when ``decay=0`` (one
+        closed-form solve), 0 when the start (all weights zero) already
+        meets the tolerance.
+    n_inputs_ : ndarray of int of shape (n_units_y,)
+        Number of X units that carry each Y unit's prediction (non-zero
+        weights). Per-unit diagnostics are 1-D arrays even for a 1-D `y`.
+    n_main_inputs_ : ndarray of int of shape (n_units_y,)
+        Fewest X units that carry `code_mass` of each Y unit's absolute
+        standardised weight; 0 for a unit without weights.
+    code_type_ : ndarray of str of shape (n_units_y,)
+        "local" (one main input), "slightly distributed" (2 to
+        `max_slightly_distributed`), "fully distributed" (more), or "none"
+        (every weight is zero: the unit is predicted by its mean).
+    training_loss_ : float
+        :meth:`prediction_loss` on the fitted data.
+    x_mean_, x_scale_ : ndarray of shape (n_units_x,)
+        Per-unit mean and standard deviation (ddof=0) of X; the scale of a
+        constant unit is 1.
+    y_mean_, y_scale_ : ndarray of shape (n_units_y,)
+        The same for Y.
+    x_constant_ : ndarray of bool of shape (n_units_x,)
+        Constant (dead) X units; their weights are 0.
+    y_constant_ : ndarray of bool of shape (n_units_y,)
+        Constant (dead) Y units; each is predicted by its constant value.
+    n_features_in_ : int
+        Number of X units.
+    n_features_y_ : int
+        Number of Y units.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Unit names of X, when X has string column names.
+
+    See Also
+    --------
+    SparseLayerPredictorCV : Chooses the decay by cross-validation along one
+        warm-started path.
+    sklearn.linear_model.Lasso : The per-unit problem.
+    UnitMatcher : One-to-one matching of units by correlation.
+
+    Notes
+    -----
+    With :math:`X_s` and :math:`Y_s` the activations standardised per unit
+    with the statistics of the fitted data (mean, ddof=0 standard
+    deviation; constant units are 0), :math:`n` samples and :math:`q` Y
+    units, the weights minimise
+
+    .. math::
+
+        \frac{1}{2 n q} \lVert X_s W - Y_s \rVert_F^2
+        + \mathrm{decay} \sum_{ij} |W_{ij}|,
+
+    which separates into one Lasso per Y unit :math:`j`,
+
+    .. math::
+
+        \min_{w_j} \frac{1}{2 n} \lVert X_s w_j - y_{s,j} \rVert_2^2
+        + \alpha \lVert w_j \rVert_1, \qquad \alpha = q \cdot \mathrm{decay}.
+
+    All of them share :math:`G = X_s^T X_s / n`: it and :math:`X_s^T Y_s / n`
+    are formed once, in one pass over the data, and each Lasso is solved by
+    coordinate descent on :math:`G` alone, so its cost does not grow with
+    the number of samples. ``decay = 0`` is the minimum-norm least-squares
+    solution (directions of :math:`X_s` with singular value below
+    ``LSTSQ_RCOND = 1e-6`` times the largest are null).
+
+    The loss of the paper is the first term, :meth:`prediction_loss`.
+    Because each non-constant standardised unit has unit variance, the
+    :math:`R^2` of `score` on the fitted data is :math:`1 - 2 L`; this also
+    holds with constant Y units, predicted exactly (:math:`R^2 = 1`,
+    loss 0). On other data, `score` normalises by that data's variance and
+    `prediction_loss` by the fitted one.
+
+    **Code types.** Li et al. describe the codes they find as "a mix
+    between a local (single unit) code and slightly, but not fully,
+    distributed codes across multiple units". They give no numeric
+    thresholds; skrep labels a Y unit by its number of main inputs
+    (``n_main_inputs_``, the fewest inputs carrying `code_mass` of its L1
+    weight mass, which ignores the tiny weights that correlated inputs
+    leave): one is local, up to `max_slightly_distributed` ("a few", the
+    paper's few-to-one mappings) slightly distributed, more fully
+    distributed. Labels depend on the decay: read them along a sweep, as the
+    paper does, not at ``decay=0`` where every weight is non-zero.
+
+    References
+    ----------
+    .. [1] Y. Li, J. Yosinski, J. Clune, H. Lipson, J. Hopcroft. "Convergent
+       Learning: Do different neural networks learn the same
+       representations?". ICLR 2016.
+    .. [2] R. Tibshirani. "Regression shrinkage and selection via the
+       lasso". J. R. Stat. Soc. B 58(1), 1996.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep import SparseLayerPredictor
+    >>> rng = np.random.RandomState(0)
+    >>> net1 = rng.randn(600, 8)
+    >>> net2 = np.column_stack(
+    ...     [net1[:, 0], net1[:, 1] - net1[:, 2], net1 @ np.ones(8)]
+    ... ) + 0.1 * rng.randn(600, 3)
+    >>> model = SparseLayerPredictor(decay=1e-2).fit(net1[:500], net2[:500])
+    >>> model.code_type_
+    array(['local', 'slightly distributed', 'fully distributed'], dtype='<U20')
+    >>> model.n_inputs_
+    array([1, 2, 8])
+    >>> round(model.prediction_loss(net1[500:], net2[500:]), 3)
+    0.005
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseSparsePredictor._parameter_constraints,
+        "decay": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        decay=1e-4,
+        *,
+        tol=1e-4,
+        max_iter=1000,
+        n_jobs=None,
+        code_mass=0.9,
+        max_slightly_distributed=4,
+    ):
+        self.decay = decay
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_jobs = n_jobs
+        self.code_mass = code_mass
+        self.max_slightly_distributed = max_slightly_distributed
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Standardise both layers and solve the L1-penalised regression.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_units_x)
+            Activations of the first layer: rows are samples, columns units.
+        y : array-like of shape (n_samples, n_units_y) or (n_samples,)
+            Activations of the second layer on the same samples (a 1-D
+            array is one unit).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, Y = self._validate_fit_data(X, y)
+        problem = _standardize(X, Y)
+        self._warn_constant(problem, stacklevel=4)
+        W, n_iter, converged = _solve(
+            problem,
+            float(self.decay),
+            np.zeros_like(problem.xy),
+            tol=self.tol,
+            max_iter=self.max_iter,
+            n_jobs=self.n_jobs,
+        )
+        self._set_fitted(problem, W, float(self.decay), n_iter, converged)
+        return self
+
+
+class SparseLayerPredictorCV(_BaseSparsePredictor):
+    r"""Sparse layer prediction with the decay chosen by cross-validation.
+
+    Like :class:`~sklearn.linear_model.LassoCV` for
+    :class:`SparseLayerPredictor`: on each training fold the standardised
+    moments are formed once and the whole decay grid is solved as one
+    warm-started path (largest decay first); each decay is scored by the
+    held-out :meth:`prediction_loss` (with that fold's statistics, as a
+    refitted estimator would). The decay with the lowest mean held-out loss
+    is refitted on all the data.
+
+    Parameters
+    ----------
+    decays : array-like or int, default=(0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+        Decays to try (>= 0; the grid of Li et al. 2016 by default). An int
+        asks for that many decays, log-spaced over three decades below the
+        smallest decay that zeroes every weight on the full data.
+    cv : int, cross-validation generator or iterable, default=5
+        Splitting strategy, as in :func:`~sklearn.model_selection.check_cv`:
+        an int is that many :class:`~sklearn.model_selection.KFold` folds.
+    tol : float, default=1e-4
+        Convergence tolerance, as in :class:`~sklearn.linear_model.Lasso`:
+        coordinate descent stops for a Y unit once the duality gap of its
+        Lasso problem is at most ``tol`` times the unit's mean squared
+        standardised activation (1 for a non-constant unit).
+    max_iter : int, default=1000
+        Maximum number of coordinate-descent sweeps per Y unit. A unit still
+        above the tolerance triggers one ConvergenceWarning per fit.
+    n_jobs : int, default=None
+        Threads that share the Y units of each Lasso solve (the compiled
+        solver runs without the GIL). None means 1 unless in a
+        :obj:`joblib.parallel_backend` context; -1 means all processors.
+    code_mass : float in (0, 1], default=0.9
+        A Y unit's main inputs are the fewest X units whose absolute
+        standardised weights sum to this fraction of the unit's total
+        (``n_main_inputs_``); 1.0 counts every non-zero weight.
+    max_slightly_distributed : int, default=4
+        A Y unit with one main input is "local", with 2 to this many
+        "slightly distributed", with more "fully distributed".
+
+    Attributes
+    ----------
+    decay_ : float
+        The decay chosen.
+    decays_ : ndarray of shape (n_decays,)
+        The decays tried, increasing.
+    loss_path_ : ndarray of shape (n_decays, n_splits)
+        Held-out prediction loss of each decay (rows, in the order of
+        ``decays_``) on each test fold (columns).
+    coef_ : ndarray of shape (n_units_y, n_units_x) or (n_units_x,)
+        Weights of the refitted model, in the original units.
+    intercept_ : ndarray of shape (n_units_y,) or float
+        Offsets of the refitted model.
+    standardized_coef_ : ndarray of shape (n_units_y, n_units_x)
+        Weights of the refitted model in standardised units.
+    n_iter_ : ndarray of int of shape (n_units_y,) or int
+        Coordinate-descent sweeps of the refit.
+    n_inputs_ : ndarray of int of shape (n_units_y,)
+        Non-zero weights per Y unit.
+    n_main_inputs_ : ndarray of int of shape (n_units_y,)
+        Fewest X units that carry `code_mass` of each unit's weight.
+    code_type_ : ndarray of str of shape (n_units_y,)
+        "local", "slightly distributed", "fully distributed" or "none", as
+        in :class:`SparseLayerPredictor`.
+    training_loss_ : float
+        Prediction loss of the refit on all the data.
+    x_mean_, x_scale_ : ndarray of shape (n_units_x,)
+        Statistics of X on all the data.
+    y_mean_, y_scale_ : ndarray of shape (n_units_y,)
+        Statistics of Y on all the data.
+    x_constant_ : ndarray of bool of shape (n_units_x,)
+        Constant (dead) X units.
+    y_constant_ : ndarray of bool of shape (n_units_y,)
+        Constant (dead) Y units.
+    n_features_in_ : int
+        Number of X units.
+    n_features_y_ : int
+        Number of Y units.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Unit names of X, when X has string column names.
+
+    See Also
+    --------
+    SparseLayerPredictor : One decay.
+    sklearn.linear_model.LassoCV : The single-target analogue.
+
+    Notes
+    -----
+    The result equals a :class:`~sklearn.model_selection.GridSearchCV` of
+    :class:`SparseLayerPredictor` over ``decay`` with the same folds and the
+    negated :meth:`prediction_loss` as score, but costs one pass over the
+    data per fold and small matrix work per decay. Ties between decays go to
+    the smallest. Units constant on a training fold are handled there as in
+    `fit` (zero weights, their constant predicted); warnings about them and
+    about convergence are issued once per `fit`.
+
+    References
+    ----------
+    .. [1] Y. Li, J. Yosinski, J. Clune, H. Lipson, J. Hopcroft. "Convergent
+       Learning: Do different neural networks learn the same
+       representations?". ICLR 2016.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep import SparseLayerPredictorCV
+    >>> rng = np.random.RandomState(0)
+    >>> net1 = rng.randn(100, 20)
+    >>> net2 = net1[:, :5] + 0.5 * rng.randn(100, 5)
+    >>> model = SparseLayerPredictorCV(cv=3).fit(net1, net2)
+    >>> model.decays_
+    array([0.e+00, 1.e-05, 1.e-04, 1.e-03, 1.e-02, 1.e-01])
+    >>> model.loss_path_.mean(axis=1).round(3)
+    array([0.152, 0.152, 0.151, 0.142, 0.112, 0.239])
+    >>> model.decay_
+    0.01
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseSparsePredictor._parameter_constraints,
+        "decays": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "cv": ["cv_object"],
+    }
+
+    def __init__(
+        self,
+        decays=PAPER_DECAYS,
+        *,
+        cv=5,
+        tol=1e-4,
+        max_iter=1000,
+        n_jobs=None,
+        code_mass=0.9,
+        max_slightly_distributed=4,
+    ):
+        self.decays = decays
+        self.cv = cv
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_jobs = n_jobs
+        self.code_mass = code_mass
+        self.max_slightly_distributed = max_slightly_distributed
+
+    def _validated_decays(self):
+        """Check the decay grid given: sorted and unique; None for an int."""
+        if isinstance(self.decays, Integral):
+            return None
+        decays = check_array(
+            self.decays, ensure_2d=False, dtype=np.float64, input_name="decays"
+        )
+        if decays.ndim != 1 or decays.size == 0:
+            raise ValueError("decays must be a non-empty 1-D array of floats.")
+        if np.any(decays < 0):
+            raise ValueError(f"decays must be >= 0, got {decays.tolist()}.")
+        return np.unique(decays)
+
+    def _automatic_decays(self, problem):
+        """Log-space `decays` decays up to the one that zeroes every weight."""
+        top = np.max(np.abs(problem.xy), initial=0.0) / problem.xy.shape[1]
+        if top == 0:
+            return np.zeros(1)
+        return np.unique(top * np.logspace(-3, 0, self.decays))
+
+    def _path_losses(self, problem, heldout, decays):
+        """Held-out loss of each decay along one warm-started path."""
+        losses = np.empty(decays.size)
+        not_converged = []
+        W = np.zeros_like(problem.xy)
+        for i in range(decays.size - 1, -1, -1):
+            W, _, converged = _solve(
+                problem,
+                decays[i],
+                W,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                n_jobs=self.n_jobs,
+            )
+            losses[i] = np.mean(_unit_losses(*heldout, W))
+            if not converged.all():
+                not_converged.append(decays[i])
+        return losses, not_converged
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, groups=None):
+        """Choose the decay by cross-validation, then refit on all the data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_units_x)
+            Activations of the first layer: rows are samples, columns units.
+        y : array-like of shape (n_samples, n_units_y) or (n_samples,)
+            Activations of the second layer on the same samples.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels for group-aware splitters such as
+            :class:`~sklearn.model_selection.GroupKFold`.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, Y = self._validate_fit_data(X, y)
+        decays = self._validated_decays()
+        problem = _standardize(X, Y)
+        self._warn_constant(problem, stacklevel=4)
+        if decays is None:
+            decays = self._automatic_decays(problem)
+        cv = check_cv(self.cv)
+        splits = list(cv.split(X, Y, groups))
+        loss_path = np.empty((decays.size, len(splits)))
+        not_converged = set()
+        for fold, (train, test) in enumerate(splits):
+            fold_problem = _standardize(X[train], Y[train])
+            heldout = _heldout_moments(fold_problem, X[test], Y[test])
+            loss_path[:, fold], failed = self._path_losses(
+                fold_problem, heldout, decays
+            )
+            not_converged.update(failed)
+        if not_converged:
+            warnings.warn(
+                "Coordinate descent did not converge on some cross-validation "
+                "folds for decay(s) "
+                f"{', '.join(f'{d:g}' for d in sorted(not_converged))}. "
+                "Increase max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self.decays_ = decays
+        self.loss_path_ = loss_path
+        self.decay_ = float(decays[np.argmin(loss_path.mean(axis=1))])
+        W, n_iter, converged = _solve(
+            problem,
+            self.decay_,
+            np.zeros_like(problem.xy),
+            tol=self.tol,
+            max_iter=self.max_iter,
+            n_jobs=self.n_jobs,
+        )
+        self._set_fitted(problem, W, self.decay_, n_iter, converged)
+        return self
