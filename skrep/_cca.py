@@ -12,11 +12,11 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skrep._linalg import column_correlations, fit_cca
+from skrep._validation import check_second_view, validate_views
 
 __all__ = ["PWCCA", "SVCCA", "pwcca", "svcca"]
 
@@ -71,16 +71,7 @@ class _BaseCCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self : object
             The fitted estimator.
         """
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            multi_output=True,
-            y_numeric=True,
-            ensure_min_samples=2,
-            dtype=[np.float64, np.float32],
-        )
-        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        X, Y = validate_views(self, X, y)
         result = fit_cca(
             X,
             Y,
@@ -90,7 +81,6 @@ class _BaseCCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             rank_tol=self.rank_tol,
             algorithm=self.algorithm,
         )
-        self.n_features_y_ = Y.shape[1]
         self.x_mean_, self.y_mean_ = result.x_mean, result.y_mean
         self.x_rotations_, self.y_rotations_ = result.x_rotations, result.y_rotations
         self.canonical_correlations_ = result.correlations
@@ -141,26 +131,6 @@ class _BaseCCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 stacklevel=4,
             )
 
-    def _validate_y(self, y, n_samples):
-        Y = check_array(
-            y, ensure_2d=False, dtype=[np.float64, np.float32], input_name="y"
-        )
-        if Y.ndim == 1:
-            Y = Y.reshape(-1, 1)
-        if Y.ndim != 2:
-            raise ValueError(f"y must be 1-D or 2-D, got {Y.ndim} dimensions.")
-        if Y.shape[0] != n_samples:
-            raise ValueError(
-                f"X and y have different numbers of rows (samples): "
-                f"{n_samples} and {Y.shape[0]}."
-            )
-        if Y.shape[1] != self.n_features_y_:
-            raise ValueError(
-                f"y has {Y.shape[1]} units, but {type(self).__name__} was "
-                f"fitted with {self.n_features_y_}."
-            )
-        return Y
-
     def transform(self, X, y=None):
         """Project onto the canonical directions learned in `fit`.
 
@@ -173,9 +143,9 @@ class _BaseCCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
         Returns
         -------
-        U : ndarray of shape (n_samples, n_components_)
+        U : ndarray of shape (n_samples, n_components)
             X's canonical variates (unit variance on the fitted data).
-        V : ndarray of shape (n_samples, n_components_)
+        V : ndarray of shape (n_samples, n_components)
             Y's canonical variates, returned as ``(U, V)`` only when `y`
             is given.
         """
@@ -184,7 +154,7 @@ class _BaseCCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         U = (X - self.x_mean_) @ self.x_rotations_
         if y is None:
             return U
-        Y = self._validate_y(y, X.shape[0])
+        Y = check_second_view(self, y, X.shape[0])
         return U, (Y - self.y_mean_) @ self.y_rotations_
 
     def score(self, X, y):
@@ -210,7 +180,7 @@ class _BaseCCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         X = validate_data(
             self, X, reset=False, dtype=[np.float64, np.float32], ensure_min_samples=2
         )
-        Y = self._validate_y(y, X.shape[0])
+        Y = check_second_view(self, y, X.shape[0])
         U = (X - self.x_mean_) @ self.x_rotations_
         V = (Y - self.y_mean_) @ self.y_rotations_
         correlations, n_constant = column_correlations(U, V)
@@ -258,15 +228,15 @@ class SVCCA(_BaseCCA):
 
     Attributes
     ----------
-    canonical_correlations_ : ndarray of shape (n_components_,)
+    canonical_correlations_ : ndarray of shape (n_components,)
         Decreasing canonical correlations on the fitted data, in [0, 1].
-    x_mean_ : ndarray of shape (n_features_in_,)
+    x_mean_ : ndarray of shape (n_units_x,)
         Per-unit mean of X.
-    y_mean_ : ndarray of shape (n_features_y_,)
+    y_mean_ : ndarray of shape (n_units_y,)
         Per-unit mean of Y.
-    x_rotations_ : ndarray of shape (n_features_in_, n_components_)
+    x_rotations_ : ndarray of shape (n_units_x, n_components)
         Maps centred X to its canonical variates (unit variance, 1/n).
-    y_rotations_ : ndarray of shape (n_features_y_, n_components_)
+    y_rotations_ : ndarray of shape (n_units_y, n_components)
         Maps centred Y to its canonical variates.
     n_components_ : int
         Number of canonical pairs.
@@ -274,9 +244,9 @@ class SVCCA(_BaseCCA):
         SVD directions of X kept.
     y_n_directions_ : int
         SVD directions of Y kept.
-    x_singular_values_ : ndarray of shape (n_features_in_,)
+    x_singular_values_ : ndarray of shape (n_units_x,)
         Singular values of centred X, decreasing.
-    y_singular_values_ : ndarray of shape (n_features_y_,)
+    y_singular_values_ : ndarray of shape (n_units_y,)
         Singular values of centred Y, decreasing.
     x_rank_ : int
         Number of non-null directions of X.
@@ -291,7 +261,7 @@ class SVCCA(_BaseCCA):
         Number of units of X.
     n_features_y_ : int
         Number of units of Y.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_units_x,)
         Unit names of X, when X has string column names.
 
     See Also
@@ -374,17 +344,17 @@ class PWCCA(_BaseCCA):
 
     Attributes
     ----------
-    canonical_correlations_ : ndarray of shape (n_components_,)
+    canonical_correlations_ : ndarray of shape (n_components,)
         Decreasing canonical correlations on the fitted data, in [0, 1].
-    weights_ : ndarray of shape (n_components_,)
+    weights_ : ndarray of shape (n_components,)
         Projection weights on the fitted data, summing to 1.
-    x_mean_ : ndarray of shape (n_features_in_,)
+    x_mean_ : ndarray of shape (n_units_x,)
         Per-unit mean of X.
-    y_mean_ : ndarray of shape (n_features_y_,)
+    y_mean_ : ndarray of shape (n_units_y,)
         Per-unit mean of Y.
-    x_rotations_ : ndarray of shape (n_features_in_, n_components_)
+    x_rotations_ : ndarray of shape (n_units_x, n_components)
         Maps centred X to its canonical variates (unit variance, 1/n).
-    y_rotations_ : ndarray of shape (n_features_y_, n_components_)
+    y_rotations_ : ndarray of shape (n_units_y, n_components)
         Maps centred Y to its canonical variates.
     n_components_ : int
         Number of canonical pairs.
@@ -392,9 +362,9 @@ class PWCCA(_BaseCCA):
         SVD directions of X kept.
     y_n_directions_ : int
         SVD directions of Y kept.
-    x_singular_values_ : ndarray of shape (n_features_in_,)
+    x_singular_values_ : ndarray of shape (n_units_x,)
         Singular values of centred X, decreasing.
-    y_singular_values_ : ndarray of shape (n_features_y_,)
+    y_singular_values_ : ndarray of shape (n_units_y,)
         Singular values of centred Y, decreasing.
     x_rank_ : int
         Number of non-null directions of X.
@@ -408,7 +378,7 @@ class PWCCA(_BaseCCA):
         Number of units of X.
     n_features_y_ : int
         Number of units of Y.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_units_x,)
         Unit names of X, when X has string column names.
 
     See Also

@@ -539,7 +539,7 @@ def standardize_stats(X, *, dead_tol=1e-12):
 
 
 def _scale_and_constant(X, mean, squares, dead_tol):
-    """Standard deviation from centred sums of squares, dead units flagged."""
+    """Turn centred sums of squares into scales, flagging dead units."""
     std = np.sqrt(squares / X.shape[0])
     magnitude = np.maximum(np.abs(X.max(axis=0)), np.abs(X.min(axis=0)))
     magnitude = np.maximum(magnitude.astype(np.float64), np.finfo(float).tiny)

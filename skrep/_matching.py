@@ -26,6 +26,7 @@ from sklearn.utils.validation import (
 )
 
 from skrep._linalg import column_correlations, correlation_matrix, standardize_stats
+from skrep._validation import check_second_view, validate_views
 
 __all__ = ["UnitMatcher", "match_groups"]
 
@@ -63,26 +64,26 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    correlation_ : ndarray of shape (n_features_in_, n_features_y_)
+    correlation_ : ndarray of shape (n_units_x, n_units_y)
         Pearson correlation of each X unit (row) with each Y unit (column),
         whatever the metric. Constant (dead) units have correlation 0.
-    mutual_info_ : ndarray of shape (n_features_in_, n_features_y_)
+    mutual_info_ : ndarray of shape (n_units_x, n_units_y)
         Mutual information (nats, Miller-Madow corrected) of each pair of
         units; only with ``metric="mutual_info"``. Constant units have 0.
-    similarity_ : ndarray of shape (n_features_in_, n_features_y_)
+    similarity_ : ndarray of shape (n_units_x, n_units_y)
         The matrix matched on: ``correlation_`` or ``mutual_info_``.
-    match_ : ndarray of int of shape (n_features_y_,)
+    match_ : ndarray of int of shape (n_units_y,)
         The X unit paired with each Y unit by `method`, -1 for a Y unit
         without partner (only with "matching" and fewer X than Y units).
-    match_correlation_ : ndarray of shape (n_features_y_,)
+    match_correlation_ : ndarray of shape (n_units_y,)
         Pearson correlation of each Y unit with its partner, NaN exactly
         where ``match_ == -1``.
-    match_similarity_ : ndarray of shape (n_features_y_,)
+    match_similarity_ : ndarray of shape (n_units_y,)
         The same with the matched metric (equal to ``match_correlation_``
         for ``metric="correlation"``), NaN where ``match_ == -1``.
-    semi_match_ : ndarray of int of shape (n_features_y_,)
+    semi_match_ : ndarray of int of shape (n_units_y,)
         Each Y unit's most similar X unit (the semi-matching).
-    one_to_one_match_ : ndarray of int of shape (n_features_y_,)
+    one_to_one_match_ : ndarray of int of shape (n_units_y,)
         Each Y unit's partner in the optimal one-to-one assignment (the
         matching), -1 where it has none.
     semi_matching_mean_ : float
@@ -94,15 +95,15 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
     overlap_ : float
         Fraction of matched Y units whose one-to-one partner is also their
         most similar X unit.
-    x_constant_ : ndarray of bool of shape (n_features_in_,)
+    x_constant_ : ndarray of bool of shape (n_units_x,)
         X units that are constant (dead) on the fitted data.
-    y_constant_ : ndarray of bool of shape (n_features_y_,)
+    y_constant_ : ndarray of bool of shape (n_units_y,)
         Y units that are constant (dead) on the fitted data.
     n_features_in_ : int
         Number of units of X.
     n_features_y_ : int
         Number of units of Y.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_units_x,)
         Unit names of X, when X has string column names.
 
     See Also
@@ -210,18 +211,8 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            multi_output=True,
-            y_numeric=True,
-            ensure_min_samples=2,
-            dtype=[np.float64, np.float32],
-        )
-        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        X, Y = validate_views(self, X, y)
         n_y = Y.shape[1]
-        self.n_features_y_ = n_y
 
         correlation, x_constant, y_constant = correlation_matrix(X, Y)
         self.correlation_ = correlation
@@ -282,7 +273,7 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_matched : ndarray of shape (n_samples, n_features_y_)
+        X_matched : ndarray of shape (n_samples, n_units_y)
             Column ``j`` is the X unit paired with Y unit ``j``.
 
         Raises
@@ -306,7 +297,7 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        feature_names_out : ndarray of str of shape (n_features_y_,)
+        feature_names_out : ndarray of str of shape (n_units_y,)
             ``input_features[match_]`` (a name repeats when semi-matching
             pairs one X unit with several Y units).
         """
@@ -314,30 +305,6 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
         self._check_all_matched()
         names = _check_feature_names_in(self, input_features)
         return np.asarray(names, dtype=object)[self.match_]
-
-    def _validate_y(self, y, n_samples):
-        Y = check_array(
-            y,
-            ensure_2d=False,
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=2,
-            input_name="y",
-        )
-        if Y.ndim == 1:
-            Y = Y.reshape(-1, 1)
-        if Y.ndim != 2:
-            raise ValueError(f"y must be 1-D or 2-D, got {Y.ndim} dimensions.")
-        if Y.shape[0] != n_samples:
-            raise ValueError(
-                "X and y have different numbers of rows (samples): "
-                f"{n_samples} and {Y.shape[0]}."
-            )
-        if Y.shape[1] != self.n_features_y_:
-            raise ValueError(
-                f"y has {Y.shape[1]} units, but {type(self).__name__} was "
-                f"fitted with {self.n_features_y_}."
-            )
-        return Y
 
     def score(self, X, y):
         """Mean similarity of the matched pairs, measured on the data given.
@@ -365,7 +332,7 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
         X = validate_data(
             self, X, reset=False, dtype=[np.float64, np.float32], ensure_min_samples=2
         )
-        Y = self._validate_y(y, X.shape[0])
+        Y = check_second_view(self, y, X.shape[0])
         matched = np.flatnonzero(self.match_ >= 0)
         X_pairs, Y_pairs = X[:, self.match_[matched]], Y[:, matched]
         constant = standardize_stats(X_pairs)[2] | standardize_stats(Y_pairs)[2]

@@ -27,6 +27,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skrep._linalg import _block_rows, standardize_stats
+from skrep._validation import check_second_view, validate_views
 
 try:  # scikit-learn's compiled Gram coordinate descent (private API).
     from sklearn.linear_model._cd_fast import (
@@ -432,17 +433,10 @@ class _BaseSparsePredictor(RegressorMixin, BaseEstimator):
         return tags
 
     def _validate_fit_data(self, X, y):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            multi_output=True,
-            y_numeric=True,
-            ensure_min_samples=2,
-            dtype=np.float64,
+        X, Y, self._y_is_1d = validate_views(
+            self, X, y, dtype=np.float64, return_1d=True
         )
-        self._y_is_1d = y.ndim == 1
-        return X, (y.reshape(-1, 1) if y.ndim == 1 else y)
+        return X, Y
 
     def _warn_constant(self, problem, stacklevel=3):
         n_x = int(np.count_nonzero(problem.x_constant))
@@ -493,24 +487,6 @@ class _BaseSparsePredictor(RegressorMixin, BaseEstimator):
             self.coef_ = coef
             self.intercept_ = intercept
             self.n_iter_ = n_iter
-
-    def _validate_y(self, y, n_samples):
-        Y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
-        if Y.ndim == 1:
-            Y = Y.reshape(-1, 1)
-        if Y.ndim != 2:
-            raise ValueError(f"y must be 1-D or 2-D, got {Y.ndim} dimensions.")
-        if Y.shape[0] != n_samples:
-            raise ValueError(
-                "X and y have different numbers of rows (samples): "
-                f"{n_samples} and {Y.shape[0]}."
-            )
-        if Y.shape[1] != self.n_features_y_:
-            raise ValueError(
-                f"y has {Y.shape[1]} units, but {type(self).__name__} was "
-                f"fitted with {self.n_features_y_}."
-            )
-        return Y
 
     def predict(self, X):
         """Predict the second layer's activations from the first's.
@@ -565,13 +541,36 @@ class _BaseSparsePredictor(RegressorMixin, BaseEstimator):
             )
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        Y = self._validate_y(y, X.shape[0])
+        Y = check_second_view(self, y, X.shape[0], dtype=np.float64)
         prediction = X @ self.coef_.T + self.intercept_
         residual = (prediction.reshape(Y.shape) - Y) / self.y_scale_
         losses = 0.5 * np.mean(residual**2, axis=0)
         if multioutput == "raw_values":
             return losses
         return float(losses.mean())
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R^2 of the prediction, averaged over units.
+
+        Higher is better (1 is perfect, 0 is the mean of ``y``); the uniform
+        average over Y units, as ``sklearn.metrics.r2_score``. On the fitted
+        data, with no constant Y unit, ``score = 1 - 2 * prediction_loss``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_units_x)
+            Activations of the first layer.
+        y : array-like of shape (n_samples, n_units_y) or (n_samples,)
+            Activations of the second layer on the same samples.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            R^2 of ``self.predict(X)`` against ``y``.
+        """
+        return super().score(X, y, sample_weight=sample_weight)
 
 
 class SparseLayerPredictor(_BaseSparsePredictor):
@@ -649,7 +648,7 @@ class SparseLayerPredictor(_BaseSparsePredictor):
         Number of X units.
     n_features_y_ : int
         Number of Y units.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_units_x,)
         Unit names of X, when X has string column names.
 
     See Also
@@ -861,7 +860,7 @@ class SparseLayerPredictorCV(_BaseSparsePredictor):
         Number of X units.
     n_features_y_ : int
         Number of Y units.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_units_x,)
         Unit names of X, when X has string column names.
 
     See Also
