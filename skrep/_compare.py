@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import check_cv, cross_val_score
+from sklearn.utils.parallel import Parallel, delayed
 
 __all__ = ["LayerComparison", "compare_layers"]
 
@@ -145,7 +145,8 @@ def compare_layers(
     Each pair ``(layer i of a, layer j of b)`` is fitted with a fresh clone
     of ``estimator`` and scored, in parallel with joblib: wrapping the call
     in ``joblib.parallel_config(backend=...)`` runs it on any joblib backend
-    (loky, threads, Dask, Ray) without change.
+    (loky, threads, Dask, Ray) without change. The workers see the caller's
+    warning filters and scikit-learn configuration.
 
     Parameters
     ----------

@@ -555,6 +555,10 @@ class _BaseSparsePredictor(RegressorMixin, BaseEstimator):
         Higher is better (1 is perfect, 0 is the mean of ``y``); the uniform
         average over Y units, as ``sklearn.metrics.r2_score``. On the fitted
         data, with no constant Y unit, ``score = 1 - 2 * prediction_loss``.
+        A Y unit that is constant on the data given and predicted exactly
+        (a dead unit, whose prediction is its constant value) counts as
+        R^2 = 1, as in ``r2_score``: with many dead units this flatters the
+        average, so exclude them (``y_constant_``) when comparing layers.
 
         Parameters
         ----------

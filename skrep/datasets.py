@@ -1,0 +1,89 @@
+"""The bundled default: scikit-learn's digits and small networks trained on them.
+
+No download happens: the images ship with scikit-learn and the networks
+are trained in-process in seconds on a CPU (training needs the ``torch``
+extra).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+__all__ = ["DigitsSplit", "load_digits_images", "train_digits_cnn"]
+
+
+@dataclass
+class DigitsSplit:
+    """Train and test images of the 8x8 digits, shaped for a CNN.
+
+    Attributes
+    ----------
+    X_train, X_test : ndarray of shape (n, 1, 8, 8), float32 in [0, 1]
+    y_train, y_test : ndarray of shape (n,), int
+    """
+
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_train: np.ndarray
+    y_test: np.ndarray
+
+
+def load_digits_images(*, test_size=0.33, random_state=0):
+    """Scikit-learn's digits as (n, 1, 8, 8) float32 images, split stratified.
+
+    Parameters
+    ----------
+    test_size : float, default=0.33
+        Share of the 1797 images held out.
+    random_state : int, default=0
+        Seed of the split.
+
+    Returns
+    -------
+    split : DigitsSplit
+        Train and test images and labels.
+
+    Examples
+    --------
+    >>> from skrep.datasets import load_digits_images
+    >>> split = load_digits_images()
+    >>> split.X_train.shape, split.X_test.shape
+    ((1203, 1, 8, 8), (594, 1, 8, 8))
+    """
+    X, y = load_digits(return_X_y=True)
+    images = (X / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    parts = train_test_split(
+        images, y, test_size=test_size, random_state=random_state, stratify=y
+    )
+    return DigitsSplit(*parts)
+
+
+def train_digits_cnn(images, labels, **params):
+    """Train a small CNN on digit images (needs torch).
+
+    A thin re-export of :func:`skrep.torch._digits.train_digits_cnn`, which
+    documents the parameters (``seed``, ``width``, ``epochs``, ``callback``,
+    ``frozen``...). The architecture's layers of interest are listed in
+    ``skrep.torch._digits.DIGITS_LAYERS``.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_samples, 1, 8, 8)
+        Training images.
+    labels : ndarray of shape (n_samples,)
+        Class labels.
+    **params
+        Training parameters.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        The trained network, in eval mode.
+    """
+    from skrep.torch._digits import train_digits_cnn as train
+
+    return train(images, labels, **params)
