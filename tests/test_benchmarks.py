@@ -1,0 +1,33 @@
+"""The benchmark scripts still run (tiny sizes; the timings are not checked)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+SMOKE_ARGS = {
+    "bench_cca.py": ["--quick", "--repeat", "1"],
+    "bench_sparse.py": ["--quick"],
+    "bench_matching.py": ["--quick"],
+    "bench_extractor.py": ["--n-images", "64", "--repeats", "1", "--no-memory"],
+}
+
+
+def test_every_benchmark_has_a_smoke_run():
+    assert sorted(p.name for p in BENCHMARKS.glob("bench_*.py")) == sorted(SMOKE_ARGS)
+
+
+@pytest.mark.parametrize("script", sorted(SMOKE_ARGS))
+def test_benchmark_smoke_run(script):
+    if script == "bench_extractor.py":
+        pytest.importorskip("torch")
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *SMOKE_ARGS[script]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "x" in result.stdout and len(result.stdout.splitlines()) > 3
