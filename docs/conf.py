@@ -1,0 +1,59 @@
+"""Sphinx configuration for the skrep documentation."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(".."))
+
+import skrep  # noqa: E402
+
+project = "skrep"
+author = "the skrep developers"
+copyright = "2026, the skrep developers"
+version = release = skrep.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.intersphinx",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+]
+
+autosummary_generate = True
+autodoc_default_options = {
+    "members": True,
+    "inherited-members": False,
+    # scikit-learn's metadata-routing setters: documented upstream, and their
+    # docstrings link into scikit-learn's own glossary.
+    "exclude-members": ",".join(
+        f"set_{method}_request"
+        for method in ("fit", "score", "predict", "transform", "partial_fit")
+    ),
+}
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]
+
+intersphinx_mapping = {}  # no network: cross-links to other projects are off
+
+# The gallery runs every example (SKREP_EXAMPLES_QUICK=1 runs them in their
+# quick form, as CI does) unless SKREP_DOCS_RUN_GALLERY=0, which only renders
+# their text and code.
+run_gallery = os.environ.get("SKREP_DOCS_RUN_GALLERY", "1") != "0"
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_" if run_gallery else r"^$",
+    "plot_gallery": "True" if run_gallery else "False",
+    "download_all_examples": False,
+    "within_subsection_order": "FileNameSortKey",
+    "remove_config_comments": True,
+}
+
+html_theme = "pydata_sphinx_theme"
+html_title = "skrep"
+html_static_path = ["_static"]
+html_theme_options = {"navigation_with_keys": False}
