@@ -15,7 +15,7 @@ def make_views(seed=0, n_samples=500, n_latent=10, n_x=20, n_y=30, noise=0.5):
 
 @pytest.fixture
 def known_views():
-    """The foundation issue's known-answer data (seed 0)."""
+    """Known-answer data: a shared 10-d latent code, 20 and 30 units (seed 0)."""
     return make_views(0)
 
 

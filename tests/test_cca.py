@@ -63,7 +63,7 @@ def reference_pwcca(X, Y):
 
 
 # --------------------------------------------------------------------------
-# Known answers (the foundation issue's data)
+# Known answers (the reference data set of the SVCCA/PWCCA tests)
 
 
 @pytest.mark.parametrize("algorithm", ["auto", "moments", "svd"])

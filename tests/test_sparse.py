@@ -145,7 +145,7 @@ def test_equals_sklearn_lasso_on_standardized_data(seed, decay):
         reference_losses,
         atol=1e-10,
     )
-    # The issue's criterion, at the default tolerances of both.
+    # Equal losses to 1e-4, at the default tolerances of both.
     default_W = np.column_stack([Lasso(alpha=decay * q).fit(Xs, y).coef_ for y in Ys.T])
     default_loss = 0.5 * np.mean((Xs @ default_W - Ys) ** 2)
     model = SparseLayerPredictor(decay=decay).fit(X, Y)
@@ -153,7 +153,7 @@ def test_equals_sklearn_lasso_on_standardized_data(seed, decay):
 
 
 def test_objective_is_mean_loss_plus_decay_l1(seed):
-    """The joint objective of DESIGN.md is minimised: no nearby W does better."""
+    """The documented joint objective is minimised: no nearby W does better."""
     X, Y, _ = sparse_truth(seed, n_samples=100)
     decay = 2e-3
     model = SparseLayerPredictor(decay=decay, tol=1e-12, max_iter=100_000).fit(X, Y)
