@@ -34,6 +34,19 @@ class LayerComparison:
         The estimator that scored each pair, as its repr.
     evaluation : str
         "in-sample", "held-out" (a test set) or "cross-validated (k folds)".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep import compare_layers
+    >>> rng = np.random.RandomState(0)
+    >>> x = rng.randn(100, 4)
+    >>> grid = compare_layers({"a": x}, {"b": 2 * x + 1, "c": rng.randn(100, 4)})
+    >>> grid.layers_b, grid.evaluation
+    (['b', 'c'], 'in-sample')
+    >>> print(grid.to_text(precision=2))
+           b      c
+    a   1.00   0.21
     """
 
     scores: np.ndarray

@@ -24,6 +24,13 @@ class DigitsSplit:
     ----------
     X_train, X_test : ndarray of shape (n, 1, 8, 8), float32 in [0, 1]
     y_train, y_test : ndarray of shape (n,), int
+
+    Examples
+    --------
+    >>> from skrep.datasets import load_digits_images
+    >>> split = load_digits_images(test_size=0.5)
+    >>> split.X_test.dtype, len(split.y_train) + len(split.y_test)
+    (dtype('float32'), 1797)
     """
 
     X_train: np.ndarray
@@ -83,6 +90,15 @@ def train_digits_cnn(images, labels, **params):
     -------
     model : torch.nn.Module
         The trained network, in eval mode.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrep.datasets import load_digits_images, train_digits_cnn
+    >>> split = load_digits_images()
+    >>> net = train_digits_cnn(split.X_train, split.y_train, width=4, epochs=1)
+    >>> net(torch.as_tensor(split.X_test[:3])).shape
+    torch.Size([3, 10])
     """
     from skrep.torch._digits import train_digits_cnn as train
 

@@ -97,6 +97,15 @@ def matched_order(correlation, match):
         Order of X units.
     columns : ndarray of int
         Order of Y units.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep.plotting import matched_order
+    >>> correlation = np.array([[0.1, 0.9, 0.0], [0.8, 0.2, 0.1], [0.0, 0.1, 0.3]])
+    >>> rows, columns = matched_order(correlation, match=[1, 0, 2])
+    >>> rows.tolist(), columns.tolist()
+    ([0, 1, 2], [1, 0, 2])
     """
     match = np.asarray(match)
     columns = np.arange(match.size)
