@@ -340,12 +340,20 @@ def _pairs_from_cross(cross, x_basis, y_basis, n_samples, n_components):
     return out
 
 
-def _check_rank(rank, name):
-    if rank == 0:
-        raise ValueError(
-            f"Every unit of {name} is constant (dead): there is no direction "
-            "to correlate."
-        )
+def _ranks_and_kept(sx, sy, rank_tol, x_components, y_components):
+    """Non-null directions per view and how many of them SVCCA keeps."""
+    ranks = []
+    for s, name in ((sx, "X"), (sy, "Y")):
+        rank = int(np.count_nonzero(~null_mask(s, rank_tol)))
+        if rank == 0:
+            raise ValueError(
+                f"Every unit of {name} is constant (dead): there is no direction "
+                "to correlate."
+            )
+        ranks.append(rank)
+    kx = n_directions_to_keep(sx, ranks[0], x_components)
+    ky = n_directions_to_keep(sy, ranks[1], y_components)
+    return ranks[0], ranks[1], kx, ky
 
 
 def cca_from_moments(
@@ -398,12 +406,7 @@ def _cca_from_covariances_body(
 ):  # fmt: skip
     sx, vx = spectrum_from_covariance(cxx)
     sy, vy = spectrum_from_covariance(cyy)
-    rx = int(np.count_nonzero(~null_mask(sx, rank_tol)))
-    ry = int(np.count_nonzero(~null_mask(sy, rank_tol)))
-    _check_rank(rx, "X")
-    _check_rank(ry, "Y")
-    kx = n_directions_to_keep(sx, rx, x_components)
-    ky = n_directions_to_keep(sy, ry, y_components)
+    rx, ry, kx, ky = _ranks_and_kept(sx, sy, rank_tol, x_components, y_components)
     wx, wy = vx[:, :kx] / sx[:kx], vy[:, :ky] / sy[:ky]
     rho, x_rot, x_load, y_rot, y_load = _pairs_from_cross(
         wx.T @ cxy @ wy, (sx, vx, kx), (sy, vy, ky), n_samples, n_components
@@ -466,12 +469,7 @@ def _cca_from_data(X, Y, x_components, y_components, n_components, rank_tol):
     mean_y = Y.mean(axis=0, dtype=np.float64)
     ux, sx, vx = spectrum_from_data(np.subtract(X, mean_x, dtype=np.float64))
     uy, sy, vy = spectrum_from_data(np.subtract(Y, mean_y, dtype=np.float64))
-    rx = int(np.count_nonzero(~null_mask(sx, rank_tol)))
-    ry = int(np.count_nonzero(~null_mask(sy, rank_tol)))
-    _check_rank(rx, "X")
-    _check_rank(ry, "Y")
-    kx = n_directions_to_keep(sx, rx, x_components)
-    ky = n_directions_to_keep(sy, ry, y_components)
+    rx, ry, kx, ky = _ranks_and_kept(sx, sy, rank_tol, x_components, y_components)
     rho, x_rot, x_load, y_rot, y_load = _pairs_from_cross(
         ux[:, :kx].T @ uy[:, :ky], (sx, vx, kx), (sy, vy, ky), X.shape[0], n_components
     )
