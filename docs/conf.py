@@ -34,7 +34,6 @@ autodoc_default_options = {
 }
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-templates_path = ["_templates"]
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]
 
 intersphinx_mapping = {}  # no network: cross-links to other projects are off
@@ -55,5 +54,4 @@ sphinx_gallery_conf = {
 
 html_theme = "pydata_sphinx_theme"
 html_title = "skrep"
-html_static_path = ["_static"]
 html_theme_options = {"navigation_with_keys": False}
