@@ -150,15 +150,20 @@ def analyse_networks(
     acts = {}  # acts[(net, layer, reduction)] = (train, test)
     for key, net in nets.items():
         layer_names = [a if key != "b" else b for a, b in pairs]
-        for reduction in ("positions", "mean"):
-            train = extract_layers(
-                net, layer_names, images_train, reduction=reduction, device=device
+        train, test = (
+            extract_layers(
+                net, layer_names, images, reduction="positions", device=device
             )
-            test = extract_layers(
-                net, layer_names, images_test, reduction=reduction, device=device
-            )
-            for name, layer in zip(names, layer_names):
-                acts[key, name, reduction] = (train[layer], test[layer])
+            for images in (images_train, images_test)
+        )
+        for name, layer in zip(names, layer_names):
+            acts[key, name, "positions"] = (train[layer], test[layer])
+            # rows are sample-major, so the mean over positions is a reshape away
+            acts[key, name, "mean"] = tuple(
+                rows.reshape(len(images), -1, rows.shape[1]).mean(axis=1)
+                for rows, images in ((train[layer], images_train),
+                                     (test[layer], images_test))
+            )  # fmt: skip
 
     with warnings.catch_warnings(record=True) as captured:
         warnings.simplefilter("always")
