@@ -121,20 +121,99 @@ class LayerComparison:
         return f"{self.estimator}, {self.evaluation}\n{self.to_text()}"
 
 
-def _as_named(acts, prefix):
+def _n_rows(array):
+    shape = getattr(array, "shape", None)
+    if shape is not None:
+        return shape[0] if len(shape) else None
+    try:
+        return len(array)
+    except TypeError:
+        return None
+
+
+def _as_named(acts, prefix, label):
+    """Layer names and activations, checked; ``label`` names the argument."""
     if isinstance(acts, Mapping):
-        return [str(name) for name in acts], list(acts.values())
-    if isinstance(acts, np.ndarray) or not isinstance(acts, Sequence):
+        names, arrays = [str(name) for name in acts], list(acts.values())
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(
+                f"{label} has layer names that are equal as strings: {duplicated}."
+            )
+    elif isinstance(acts, (np.ndarray, str, bytes)) or not isinstance(acts, Sequence):
         raise TypeError(
-            f"{prefix} must be a dict {{layer name: activations}} or a list of "
+            f"{label} must be a dict {{layer name: activations}} or a list of "
             f"activation arrays, got {type(acts).__name__}."
         )
-    return [f"{prefix}{i}" for i in range(len(acts))], list(acts)
+    else:
+        names, arrays = [f"{prefix}{i}" for i in range(len(acts))], list(acts)
+    for name, array in zip(names, arrays):
+        if array is None:
+            raise ValueError(
+                f"Layer {name!r} of {label} is None: give its activations as an "
+                "array of shape (n_samples, n_units)."
+            )
+        if _n_rows(array) is None:
+            raise ValueError(
+                f"Layer {name!r} of {label} is not an array of shape "
+                f"(n_samples, n_units), got {type(array).__name__}."
+            )
+    return names, arrays
 
 
-def _score_pair(estimator, A, B, A_test, B_test, cv):
+def _check_rows(arrays, what):
+    n_samples = {_n_rows(a) for a in arrays}
+    if len(n_samples) != 1:
+        raise ValueError(
+            f"Every layer of {what} must have the same number of rows (samples); "
+            f"got {sorted(n_samples)}."
+        )
+    return n_samples.pop()
+
+
+def _paired_test(test_acts, train_acts, names, prefix, label, train_label):
+    """Held-out layers in the order of the training ``names``.
+
+    Dicts are paired by name, lists by position; mixing the two is refused.
+    """
+    test_names, test_arrays = _as_named(test_acts, prefix, label)
+    if isinstance(train_acts, Mapping) != isinstance(test_acts, Mapping):
+        raise TypeError(
+            f"{label} and {train_label} must both be dicts (layers paired by "
+            "name) or both be lists (layers paired by position), got "
+            f"{type(test_acts).__name__} and {type(train_acts).__name__}."
+        )
+    if isinstance(test_acts, Mapping):
+        missing = [name for name in names if name not in test_names]
+        extra = [name for name in test_names if name not in names]
+        if missing or extra:
+            raise ValueError(
+                f"{label} must hold the same layers as {train_label}: "
+                f"missing {missing}, extra {extra}."
+            )
+        by_name = dict(zip(test_names, test_arrays))
+        return [by_name[name] for name in names]
+    if len(test_arrays) != len(names):
+        raise ValueError(
+            f"{label} must hold the same layers as {train_label}: got "
+            f"{len(test_arrays)} layers, expected {len(names)}."
+        )
+    return test_arrays
+
+
+def _check_units(train_arrays, test_arrays, names, label):
+    for name, train, test in zip(names, train_arrays, test_arrays):
+        if np.shape(train)[1:] != np.shape(test)[1:]:
+            raise ValueError(
+                f"Layer {name!r} of {label} has shape {np.shape(test)}, but "
+                f"{np.shape(train)} in the training data: the number of units "
+                "must match."
+            )
+
+
+def _score_pair(estimator, A, B, A_test, B_test, cv, groups):
     if cv is not None:
-        scores = cross_val_score(clone(estimator), A, B, cv=cv)
+        scores = cross_val_score(clone(estimator), A, B, groups=groups, cv=cv)
         return float(np.mean(scores)), float(np.std(scores))
     fitted = clone(estimator).fit(A, B)
     if A_test is None:
@@ -149,6 +228,7 @@ def compare_layers(
     *,
     test=None,
     cv=None,
+    groups=None,
     pairs="all",
     n_jobs=None,
     verbose=0,
@@ -174,13 +254,21 @@ def compare_layers(
         (e.g. :class:`~skrep.SVCCA`, :class:`~skrep.PWCCA`,
         :class:`~skrep.UnitMatcher`). None means ``SVCCA()``.
     test : tuple (acts_a_test, acts_b_test), default=None
-        Held-out activations, same layout as ``acts_a``/``acts_b``: each
-        pair is fitted on ``acts_a``/``acts_b`` and scored on these (for a
-        within-network grid, give ``(acts_a_test, None)``).
+        Held-out activations: each pair is fitted on ``acts_a``/``acts_b``
+        and scored on these. Each side has the layout of its training
+        side: dicts are paired with the training layers by name (the same
+        names, in any order), lists by position. For a within-network grid
+        (``acts_b=None``) give ``(acts_a_test, None)``; with two networks
+        ``acts_b_test`` is required.
     cv : int, cross-validation generator or iterable, default=None
-        If given (and ``test`` is not), each pair is scored by
-        ``cross_val_score`` over these splits of the samples and the grid
-        holds the mean (``scores_std`` the spread).
+        If given, each pair is scored by ``cross_val_score`` over these
+        splits of the samples and the grid holds the mean (``scores_std``
+        the spread). Give ``test`` or ``cv``, not both.
+    groups : array-like of shape (n_samples,), default=None
+        Group label of each sample, passed to the ``cv`` splitter (e.g.
+        :class:`~sklearn.model_selection.GroupKFold`), so that correlated
+        samples, such as the positions of one image, stay in one fold.
+        Requires ``cv``.
     pairs : {"all", "diagonal"}, default="all"
         "diagonal" scores only corresponding layers (same position); the
         other cells are NaN.
@@ -194,6 +282,21 @@ def compare_layers(
     result : LayerComparison
         The grid with its labels, drawn by
         :func:`skrep.plotting.plot_layer_similarity`.
+
+    Raises
+    ------
+    TypeError
+        If a set of layers is neither a dict nor a list, if ``test`` is not
+        a pair ``(acts_a_test, acts_b_test)``, or if a held-out side is a
+        dict where its training side is a list (or the reverse).
+    ValueError
+        If a layer is None, if two layer names are equal as strings, if
+        the layers (or the held-out layers) differ in their number of
+        samples, if the held-out layers do not match the training layers
+        (the message names the missing and extra ones) or their units, if
+        ``acts_b_test`` is None while ``acts_b`` is given, if both ``test``
+        and ``cv`` are given, or if ``groups`` is given without ``cv`` or
+        with the wrong length.
 
     Examples
     --------
@@ -211,36 +314,75 @@ def compare_layers(
     array([[1.  , 0.79, 0.21],
            [0.79, 1.  , 0.2 ],
            [0.21, 0.2 , 1.  ]])
+
+    Held-out layers are paired with the training layers by name:
+
+    >>> train = {name: acts[:150] for name, acts in net.items()}
+    >>> test = {name: net[name][150:] for name in ["fc", "conv2", "conv1"]}
+    >>> held_out = compare_layers(train, estimator=SVCCA(), test=(test, None))
+    >>> held_out.layers_a, held_out.evaluation
+    (['conv1', 'conv2', 'fc'], 'held-out')
     """
     from skrep._cca import SVCCA
 
     estimator = SVCCA() if estimator is None else estimator
     if pairs not in ("all", "diagonal"):
         raise ValueError(f"pairs must be 'all' or 'diagonal', got {pairs!r}.")
-    names_a, arrays_a = _as_named(acts_a, "a")
+    names_a, arrays_a = _as_named(acts_a, "a", "acts_a")
     names_b, arrays_b = (
-        (names_a, arrays_a) if acts_b is None else _as_named(acts_b, "b")
+        (names_a, arrays_a) if acts_b is None else _as_named(acts_b, "b", "acts_b")
     )
     if not arrays_a or not arrays_b:
         raise ValueError("Give at least one layer on each side.")
-    n_samples = {len(a) for a in arrays_a + arrays_b}
-    if len(n_samples) != 1:
+    n_samples = _check_rows(arrays_a + arrays_b, "acts_a and acts_b")
+    if test is not None and cv is not None:
         raise ValueError(
-            "Every layer must have the same number of rows (samples); got "
-            f"{sorted(n_samples)}."
+            "Give either test (a held-out set) or cv (cross-validation), not both."
         )
+    if groups is not None:
+        if cv is None:
+            raise ValueError(
+                "groups is only used with cv (to keep each group in one fold)."
+            )
+        groups = np.asarray(groups)
+        if groups.ndim != 1 or groups.shape[0] != n_samples:
+            raise ValueError(
+                f"groups must have shape (n_samples,) = ({n_samples},), got "
+                f"{groups.shape}."
+            )
     tests_a = tests_b = None
     if test is not None:
+        if not isinstance(test, (tuple, list)) or len(test) != 2:
+            raise TypeError(
+                "test must be a pair (acts_a_test, acts_b_test) of held-out "
+                f"layers, got {type(test).__name__}"
+                + (f" of length {len(test)}." if isinstance(test, Sequence) else ".")
+            )
         test_a, test_b = test
-        tests_a = _as_named(test_a, "a")[1]
-        tests_b = tests_a if test_b is None else _as_named(test_b, "b")[1]
-        if len(tests_a) != len(arrays_a) or len(tests_b) != len(arrays_b):
-            raise ValueError("test must hold the same layers as the training data.")
+        tests_a = _paired_test(test_a, acts_a, names_a, "a", "test[0]", "acts_a")
+        _check_units(arrays_a, tests_a, names_a, "test[0]")
+        if acts_b is None:
+            if test_b is not None and test_b is not test_a:
+                raise ValueError(
+                    "acts_b is None (a within-network grid), so give test as "
+                    "(acts_a_test, None)."
+                )
+            tests_b = tests_a
+        else:
+            if test_b is None:
+                raise ValueError(
+                    "test=(acts_a_test, None) is only for a within-network grid "
+                    "(acts_b=None); with acts_b given, give its held-out layers: "
+                    "test=(acts_a_test, acts_b_test)."
+                )
+            tests_b = _paired_test(test_b, acts_b, names_b, "b", "test[1]", "acts_b")
+            _check_units(arrays_b, tests_b, names_b, "test[1]")
+        _check_rows(tests_a + tests_b, "test")
         evaluation = "held-out"
-        cv = None
     elif cv is not None:
         cv = check_cv(cv)
-        evaluation = f"cross-validated ({cv.get_n_splits()} folds)"
+        n_splits = cv.get_n_splits(arrays_a[0], None, groups)
+        evaluation = f"cross-validated ({n_splits} folds)"
     else:
         evaluation = "in-sample"
     cells = [
@@ -257,6 +399,7 @@ def compare_layers(
             None if tests_a is None else tests_a[i],
             None if tests_b is None else tests_b[j],
             cv,
+            groups,
         )
         for i, j in cells
     )

@@ -77,6 +77,47 @@ def plot_layer_similarity(comparison, *, ax=None, cmap="viridis", annotate=True)
     return ax
 
 
+def _check_correlation(correlation):
+    correlation = np.asarray(correlation, dtype=float)
+    if correlation.ndim != 2:
+        raise ValueError(
+            "correlation must be a 2-D array of shape (n_units_x, n_units_y), "
+            f"got shape {correlation.shape}."
+        )
+    return correlation
+
+
+def _check_match(match, n_units_x, n_units_y):
+    """Validate ``match``: one X partner (or -1) per Y unit, as ints."""
+    match = np.asarray(match)
+    if match.ndim != 1 or match.shape[0] != n_units_y:
+        raise ValueError(
+            f"match must have one entry per Y unit (column of correlation): "
+            f"expected shape ({n_units_y},), got {match.shape}."
+        )
+    if match.dtype.kind not in "iu":
+        whole = (
+            match.dtype.kind == "f"
+            and np.all(np.isfinite(match))
+            and np.all(match == np.round(match))
+        )
+        if not whole:
+            raise ValueError(
+                f"match must hold integers (X unit indices, -1 for none), got "
+                f"dtype {match.dtype}."
+            )
+        match = match.astype(np.intp)
+    bad = np.flatnonzero((match < -1) | (match >= n_units_x))
+    if bad.size:
+        j = int(bad[0])
+        raise ValueError(
+            f"match[{j}] = {int(match[j])} is not an X unit: entries must lie in "
+            f"[-1, {n_units_x}) for {n_units_x} X units (rows of correlation), "
+            f"-1 meaning unmatched; {bad.size} entries are out of range."
+        )
+    return match
+
+
 def matched_order(correlation, match):
     """Row and column order that puts matched unit pairs on the diagonal.
 
@@ -98,6 +139,13 @@ def matched_order(correlation, match):
     columns : ndarray of int
         Order of Y units.
 
+    Raises
+    ------
+    ValueError
+        If ``correlation`` is not 2-D, or ``match`` is not a 1-D array of
+        integers with one entry per Y unit (column), each in
+        ``[-1, n_units_x)``.
+
     Examples
     --------
     >>> import numpy as np
@@ -107,7 +155,8 @@ def matched_order(correlation, match):
     >>> rows.tolist(), columns.tolist()
     ([0, 1, 2], [1, 0, 2])
     """
-    match = np.asarray(match)
+    correlation = _check_correlation(correlation)
+    match = _check_match(match, *correlation.shape)
     columns = np.arange(match.size)
     partner = np.where(
         match >= 0, correlation[np.clip(match, 0, None), columns], -np.inf
@@ -130,6 +179,7 @@ def plot_correlation_matrix(correlation, match=None, *, ax=None, cmap="RdBu_r"):
     match : ndarray of shape (n_units_y,), default=None
         When given (``UnitMatcher.match_``), rows and columns are reordered
         by :func:`matched_order` so that matched pairs lie on the diagonal.
+        The X partner of each Y unit, -1 for none.
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
     cmap : str, default="RdBu_r"
@@ -138,6 +188,12 @@ def plot_correlation_matrix(correlation, match=None, *, ax=None, cmap="RdBu_r"):
     Returns
     -------
     ax : matplotlib Axes
+
+    Raises
+    ------
+    ValueError
+        If ``correlation`` is not 2-D or ``match`` is invalid (see
+        :func:`matched_order`).
 
     Examples
     --------
@@ -149,13 +205,13 @@ def plot_correlation_matrix(correlation, match=None, *, ax=None, cmap="RdBu_r"):
     >>> ax.get_title()
     'matched order'
     """
-    ax = _axes(ax)
-    correlation = np.asarray(correlation, dtype=float)
+    correlation = _check_correlation(correlation)
     title = "natural order"
     if match is not None:
         rows, columns = matched_order(correlation, match)
         correlation = correlation[np.ix_(rows, columns)]
         title = "matched order"
+    ax = _axes(ax)
     image = ax.imshow(correlation, cmap=cmap, vmin=-1, vmax=1, interpolation="none")
     ax.set_xlabel("net 2 units")
     ax.set_ylabel("net 1 units")

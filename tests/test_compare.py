@@ -3,7 +3,14 @@ import json
 import numpy as np
 import pytest
 from joblib import parallel_config
-from sklearn.model_selection import KFold
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import (
+    GroupKFold,
+    KFold,
+    LeaveOneGroupOut,
+    LeaveOneOut,
+    cross_val_score,
+)
 
 from conftest import make_views
 from skrep import PWCCA, SVCCA, compare_layers, pwcca, svcca
@@ -91,3 +98,190 @@ def test_bad_input(two_nets):
         compare_layers(net_a, pairs="upper")
     with pytest.raises(ValueError, match="at least one layer"):
         compare_layers({})
+
+
+class _MeanGap(BaseEstimator):
+    """A two-view scorer that works on a single held-out sample."""
+
+    def fit(self, X, y):
+        self.offset_ = float(np.mean(X) - np.mean(y))
+        return self
+
+    def score(self, X, y):
+        return -abs(float(np.mean(X) - np.mean(y)) - self.offset_)
+
+
+class _RecordingGroupKFold(GroupKFold):
+    """GroupKFold that keeps the test folds it hands out."""
+
+    test_folds = []
+
+    def split(self, X, y=None, groups=None):
+        for train, test in super().split(X, y, groups):
+            self.test_folds.append(test)
+            yield train, test
+
+
+def _split(net, stop):
+    return {k: v[:stop] for k, v in net.items()}, {k: v[stop:] for k, v in net.items()}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_held_out_dicts_are_paired_by_name(two_nets, seed):
+    net_a, net_b = two_nets
+    train_a, test_a = _split(net_a, 200)
+    train_b, test_b = _split(net_b, 200)
+    rng = np.random.RandomState(seed)
+    shuffled_a = {k: test_a[k] for k in rng.permutation(list(test_a))}
+    shuffled_b = {k: test_b[k] for k in rng.permutation(list(test_b))}
+    grid = compare_layers(train_a, train_b, SVCCA(), test=(shuffled_a, shuffled_b))
+    assert grid.layers_a == ["l1", "l2", "noise"] and grid.layers_b == ["m1", "m2"]
+    for i, name_a in enumerate(grid.layers_a):
+        for j, name_b in enumerate(grid.layers_b):
+            expected = (
+                SVCCA()
+                .fit(train_a[name_a], train_b[name_b])
+                .score(test_a[name_a], test_b[name_b])
+            )
+            assert grid.scores[i, j] == pytest.approx(expected, abs=1e-12)
+    in_order = compare_layers(train_a, train_b, SVCCA(), test=(test_a, test_b))
+    np.testing.assert_array_equal(grid.scores, in_order.scores)
+    # lists pair by position
+    as_lists = compare_layers(
+        list(train_a.values()),
+        list(train_b.values()),
+        SVCCA(),
+        test=(list(test_a.values()), list(test_b.values())),
+    )
+    np.testing.assert_array_equal(as_lists.scores, in_order.scores)
+    # within one network, dicts are paired by name too
+    within = compare_layers(train_a, estimator=SVCCA(), test=(shuffled_a, None))
+    expected = SVCCA().fit(train_a["l1"], train_a["l2"])
+    assert within.scores[0, 1] == pytest.approx(
+        expected.score(test_a["l1"], test_a["l2"]), abs=1e-12
+    )
+
+
+def test_held_out_layers_must_match_training_layers(two_nets):
+    net_a, net_b = two_nets
+    train_a, test_a = _split(net_a, 200)
+    train_b, test_b = _split(net_b, 200)
+    renamed = {("x1" if k == "l1" else k): v for k, v in test_a.items()}
+    with pytest.raises(ValueError, match=r"missing \['l1'\], extra \['x1'\]"):
+        compare_layers(train_a, train_b, test=(renamed, test_b))
+    with pytest.raises(ValueError, match=r"test\[1\].*missing \['m2'\], extra \[\]"):
+        compare_layers(train_a, train_b, test=(test_a, {"m1": test_b["m1"]}))
+    with pytest.raises(ValueError, match=r"missing \[\], extra \['m3'\]"):
+        compare_layers(train_a, train_b, test=(test_a, {**test_b, "m3": test_b["m1"]}))
+    with pytest.raises(ValueError, match="got 2 layers, expected 3"):
+        compare_layers(
+            list(train_a.values()),
+            test=(list(test_a.values())[:2], None),
+        )
+    with pytest.raises(TypeError, match="both be dicts .* or both be lists"):
+        compare_layers(train_a, train_b, test=(list(test_a.values()), test_b))
+    with pytest.raises(ValueError, match="Layer 'l2' of test\\[0\\] has shape"):
+        compare_layers(
+            train_a, train_b, test=({**test_a, "l2": test_a["l2"][:, :3]}, test_b)
+        )
+    with pytest.raises(ValueError, match="same number of rows"):
+        compare_layers(
+            train_a, train_b, test=(test_a, {**test_b, "m1": test_b["m1"][:50]})
+        )
+
+
+def test_held_out_needs_the_second_network(two_nets):
+    net_a, net_b = two_nets
+    train_a, test_a = _split(net_a, 200)
+    train_b, test_b = _split(net_b, 200)
+    with pytest.raises(ValueError, match="only for a within-network grid"):
+        compare_layers(train_a, train_b, test=(test_a, None))
+    # also when the second network has as many layers as the first
+    copy_a = {f"{k}_copy": v for k, v in train_a.items()}
+    with pytest.raises(ValueError, match="only for a within-network grid"):
+        compare_layers(train_a, copy_a, test=(test_a, None))
+    with pytest.raises(ValueError, match=r"give test as \(acts_a_test, None\)"):
+        compare_layers(train_a, test=(test_a, test_b))
+    # the same object twice is the within-network grid
+    twice = compare_layers(train_a, test=(test_a, test_a))
+    once = compare_layers(train_a, test=(test_a, None))
+    np.testing.assert_array_equal(twice.scores, once.scores)
+
+
+def test_bad_test_argument_and_missing_layers(two_nets):
+    net_a, net_b = two_nets
+    train_a, test_a = _split(net_a, 200)
+    train_b, test_b = _split(net_b, 200)
+    with pytest.raises(TypeError, match=r"test must be a pair .* got dict"):
+        compare_layers(train_a, train_b, test=test_a)
+    with pytest.raises(TypeError, match=r"got tuple of length 1"):
+        compare_layers(train_a, train_b, test=(test_a,))
+    with pytest.raises(TypeError, match=r"test\[0\] must be a dict"):
+        compare_layers(train_a, test=(test_a["l1"], None))
+    with pytest.raises(ValueError, match="Layer 'l2' of acts_a is None"):
+        compare_layers({**net_a, "l2": None}, net_b)
+    with pytest.raises(ValueError, match="Layer 'b1' of acts_b is None"):
+        compare_layers(net_a, [net_b["m1"], None])
+    with pytest.raises(ValueError, match=r"Layer 'm2' of test\[1\] is None"):
+        compare_layers(train_a, train_b, test=(test_a, {**test_b, "m2": None}))
+    with pytest.raises(ValueError, match="Layer 'l1' of acts_a is not an array"):
+        compare_layers({**net_a, "l1": 3.0})
+    with pytest.raises(ValueError, match=r"equal as strings: \['1'\]"):
+        compare_layers({1: net_a["l1"], "1": net_a["l2"]})
+
+
+def test_test_and_cv_together_are_refused(two_nets):
+    net_a, net_b = two_nets
+    train_a, test_a = _split(net_a, 200)
+    train_b, test_b = _split(net_b, 200)
+    with pytest.raises(ValueError, match="either test .* or cv"):
+        compare_layers(train_a, train_b, test=(test_a, test_b), cv=3)
+
+
+def test_cv_with_leave_one_out(two_nets):
+    net_a, net_b = two_nets
+    small_a = {k: v[:20] for k, v in net_a.items()}
+    small_b = {k: v[:20] for k, v in net_b.items()}
+    grid = compare_layers(small_a, small_b, _MeanGap(), cv=LeaveOneOut())
+    assert grid.evaluation == "cross-validated (20 folds)"
+    expected = cross_val_score(
+        _MeanGap(), small_a["l2"], small_b["m1"], cv=LeaveOneOut()
+    )
+    assert grid.scores[1, 0] == pytest.approx(np.mean(expected), abs=1e-12)
+    assert grid.scores_std[1, 0] == pytest.approx(np.std(expected), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_groups_keep_each_group_in_one_fold(two_nets, seed):
+    net_a, net_b = two_nets
+    rng = np.random.RandomState(seed)
+    groups = rng.randint(0, 30, size=300)  # e.g. the image of each position
+    cv = _RecordingGroupKFold(n_splits=4)
+    cv.test_folds = []
+    grid = compare_layers(net_a, net_b, SVCCA(), cv=cv, groups=groups)
+    assert grid.evaluation == "cross-validated (4 folds)"
+    assert len(cv.test_folds) == 4 * grid.scores.size
+    for test in cv.test_folds:
+        inside = set(groups[test])
+        outside = set(np.delete(groups, test))
+        assert inside and not inside & outside
+    expected = cross_val_score(
+        SVCCA(), net_a["noise"], net_b["m2"], cv=GroupKFold(4), groups=groups
+    )
+    assert grid.scores[2, 1] == pytest.approx(np.mean(expected), abs=1e-12)
+    # splitters whose number of folds depends on the groups
+    by_group = compare_layers(
+        net_a, net_b, _MeanGap(), cv=LeaveOneGroupOut(), groups=groups
+    )
+    n_groups = len(np.unique(groups))
+    assert by_group.evaluation == f"cross-validated ({n_groups} folds)"
+
+
+def test_groups_are_validated(two_nets):
+    net_a, net_b = two_nets
+    with pytest.raises(ValueError, match=r"groups must have shape .*\(300,\)"):
+        compare_layers(net_a, net_b, cv=GroupKFold(3), groups=np.zeros(299))
+    with pytest.raises(ValueError, match=r"groups must have shape"):
+        compare_layers(net_a, net_b, cv=GroupKFold(3), groups=np.zeros((300, 1)))
+    with pytest.raises(ValueError, match="groups is only used with cv"):
+        compare_layers(net_a, net_b, groups=np.zeros(300))
