@@ -12,16 +12,31 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    RealNotInt,
+    StrOptions,
+)
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skrep._linalg import column_correlations, fit_cca
-from skrep._validation import check_second_view, validate_views
+from skrep._core.cca import cca_from_moments, fit_cca, needs_accurate_route, tied_groups
+from skrep._core.correlation import column_correlations, unit_stats
+from skrep._core.moments import Moments
+from skrep.base import SkrepTags, TwoViewMixin, both_views
+from skrep.exceptions import (
+    DeadUnitWarning,
+    InSampleBiasWarning,
+    PrecisionWarning,
+    TiedCorrelationsWarning,
+)
 
 __all__ = ["PWCCA", "SVCCA", "pwcca", "svcca"]
 
 
-class _BaseCCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _BaseCCA(
+    TwoViewMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Shared fit / transform / score of the CCA family.
 
     Subclasses set the SVD truncation default and define how the canonical
@@ -47,12 +62,32 @@ class _BaseCCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self.rank_tol = rank_tol
         self.algorithm = algorithm
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        return tags
+    def __skrep_tags__(self):
+        maps = ["shift", "isotropic_scaling", "unit_permutation", "orthogonal"]
+        if self.svd_components is None or (
+            not isinstance(self.svd_components, bool)
+            and isinstance(self.svd_components, Real)
+            and not isinstance(self.svd_components, Integral)
+            and self.svd_components >= 1.0
+        ):
+            maps.append("invertible_linear")
+        return SkrepTags(maximum=1.0, invariances=both_views(*maps))
+
+    def _check_svd_components(self):
+        if isinstance(self.svd_components, bool):
+            raise InvalidParameterError(
+                "The 'svd_components' parameter of "
+                f"{type(self).__name__} must be an int in [1, inf), a float in "
+                f"(0, 1] or None. Got {self.svd_components!r} instead."
+            )
+
+    def _cca_params(self):
+        return {
+            "x_components": self.svd_components,
+            "y_components": self.svd_components,
+            "n_components": self.n_components,
+            "rank_tol": self.rank_tol,
+        }
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -71,16 +106,41 @@ class _BaseCCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self : object
             The fitted estimator.
         """
-        X, Y = validate_views(self, X, y)
-        result = fit_cca(
-            X,
-            Y,
-            x_components=self.svd_components,
-            y_components=self.svd_components,
-            n_components=self.n_components,
-            rank_tol=self.rank_tol,
-            algorithm=self.algorithm,
-        )
+        self._check_svd_components()
+        self._start_fit()
+        X, Y = self._validate_views(X, y)
+        result, moments = fit_cca(X, Y, algorithm=self.algorithm, **self._cca_params())
+        self._accumulator = moments
+        self.n_samples_seen_ = X.shape[0]
+        self._set_result(result, X.shape[1], Y.shape[1])
+        self._warn_degenerate(X, Y)
+        return self
+
+    def _new_accumulator(self, n_units_x, n_units_y):
+        self._check_svd_components()
+        if self.algorithm == "svd":
+            raise ValueError(
+                "partial_fit accumulates the moments of the rows, which the "
+                "'svd' algorithm does not use: use algorithm='auto' or "
+                "'moments'."
+            )
+        return Moments(n_units_x, n_units_y)
+
+    def _fit_accumulator(self, accumulator):
+        result = cca_from_moments(accumulator, **self._cca_params())
+        self._set_result(result, accumulator.n_features_x, accumulator.n_features_y)
+        if needs_accurate_route(result):
+            warnings.warn(
+                "Some kept directions are so weak (singular value below 1e-4 "
+                "of the largest) that the streamed moments may have lost digits "
+                "for them; fit on all rows at once (algorithm='auto' or 'svd'), "
+                "or lower svd_components.",
+                PrecisionWarning,
+                stacklevel=4,
+            )
+        self._warn_degenerate(None, None, moments=accumulator)
+
+    def _set_result(self, result, n_units_x, n_units_y):
         self.x_mean_, self.y_mean_ = result.x_mean, result.y_mean
         self.x_rotations_, self.y_rotations_ = result.x_rotations, result.y_rotations
         self.canonical_correlations_ = result.correlations
@@ -92,32 +152,42 @@ class _BaseCCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self.x_n_directions_ = result.x_n_directions
         self.y_n_directions_ = result.y_n_directions
         self.n_dropped_units_ = np.array(
-            [X.shape[1] - result.x_rank, Y.shape[1] - result.y_rank]
+            [n_units_x - result.x_rank, n_units_y - result.y_rank]
         )
         self.algorithm_ = result.route
         self._set_weights(result)
-        self._warn_degenerate(X, Y)
-        return self
 
     def _set_weights(self, result):
         """Store what the similarity needs from fit (a hook for PWCCA)."""
 
-    def _warn_degenerate(self, X, Y):
-        n = X.shape[0]
-        for name, data, rank in (("X", X, self.x_rank_), ("Y", Y, self.y_rank_)):
-            if rank < min(data.shape[1], n - 1):
-                n_dead = int(np.count_nonzero(np.ptp(data, axis=0) == 0))
-                n_null = min(data.shape[1], n - 1) - rank
-                warnings.warn(
-                    f"{name} has {n_null} null direction(s) from "
-                    f"{n_dead} constant (dead) unit(s) and "
-                    f"{max(n_null - n_dead, 0)} duplicate or collinear unit(s). "
-                    "They carry no information and were dropped (relative "
-                    f"tolerance rank_tol={self.rank_tol}); "
-                    f"{min(self.x_rank_, self.y_rank_)} canonical pairs remain.",
-                    UserWarning,
-                    stacklevel=4,
-                )
+    def _warn_degenerate(self, X, Y, moments=None):
+        """Warn once per fit about dropped units and in-sample bias."""
+        n = self.n_samples_seen_
+        widths = (self.n_features_in_, self.n_features_y_)
+        ranks = (self.x_rank_, self.y_rank_)
+        dead = None
+        for i, name in enumerate(("X", "Y")):
+            spanned = min(widths[i], n - 1)
+            if ranks[i] >= spanned:
+                continue
+            if dead is None:
+                if moments is not None:
+                    constant = moments.constant
+                    dead = (constant[: widths[0]], constant[widths[0] :])
+                else:
+                    dead = (unit_stats(X)[2], unit_stats(Y)[2])
+            n_dead = int(np.count_nonzero(dead[i]))
+            n_null = spanned - ranks[i]
+            warnings.warn(
+                f"{name} has {n_null} null direction(s): {n_dead} constant (dead) "
+                f"unit(s) and {max(n_null - n_dead, 0)} duplicate or collinear "
+                "unit direction(s). They carry no information and were dropped "
+                f"(relative tolerance rank_tol={self.rank_tol}); {name} keeps "
+                f"{ranks[i]} direction(s) and {self.n_components_} canonical "
+                "pair(s) are formed.",
+                DeadUnitWarning,
+                stacklevel=4,
+            )
         excess = self.x_n_directions_ + self.y_n_directions_ - (n - 1)
         if excess > 0:
             warnings.warn(
@@ -127,9 +197,13 @@ class _BaseCCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 f"{min(excess, self.n_components_)} in-sample canonical "
                 "correlation(s) are trivially 1. Score held-out data (score on "
                 "a test split, or cross_val_score) for a meaningful similarity.",
-                UserWarning,
+                InSampleBiasWarning,
                 stacklevel=4,
             )
+        self._warn_ties()
+
+    def _warn_ties(self):
+        """Warn where the measure depends on the basis of tied pairs (a hook)."""
 
     def transform(self, X, y=None):
         """Project onto the canonical directions learned in `fit`.
@@ -149,49 +223,29 @@ class _BaseCCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             Y's canonical variates, returned as ``(U, V)`` only when `y`
             is given.
         """
+        self._finalize()
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         U = (X - self.x_mean_) @ self.x_rotations_
         if y is None:
             return U
-        Y = check_second_view(self, y, X.shape[0])
+        Y = self._validate_second_view(y, X.shape[0])
         return U, (Y - self.y_mean_) @ self.y_rotations_
 
-    def score(self, X, y):
-        """Similarity of the two views on the data given (higher is better).
-
-        The directions come from `fit`; the correlations of each pair of
-        variates are measured on ``X`` and ``y``, so this is a held-out
-        similarity when they are held-out data.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_units_x)
-            Activations of the first layer.
-        y : array-like of shape (n_samples, n_units_y) or (n_samples,)
-            Activations of the second layer on the same samples.
-
-        Returns
-        -------
-        similarity : float
-            In [-1, 1]; 1 means the paired directions agree perfectly.
-        """
-        check_is_fitted(self)
-        X = validate_data(
-            self, X, reset=False, dtype=[np.float64, np.float32], ensure_min_samples=2
-        )
-        Y = check_second_view(self, y, X.shape[0])
+    def _score(self, X, Y):
+        """Correlations of the fitted pairs of variates on this data."""
         U = (X - self.x_mean_) @ self.x_rotations_
         V = (Y - self.y_mean_) @ self.y_rotations_
-        correlations, n_constant = column_correlations(U, V)
+        correlations, constant = column_correlations(U, V)
+        n_constant = int(np.count_nonzero(constant))
         if n_constant:
             warnings.warn(
-                f"{n_constant} canonical variate(s) are constant on this data; "
-                "their correlation counts as 0.",
-                UserWarning,
-                stacklevel=2,
+                f"{n_constant} canonical variate(s) are constant (dead) on this "
+                "data; their correlation counts as 0.",
+                DeadUnitWarning,
+                stacklevel=3,
             )
-        return float(self._similarity(correlations, U, V, X, Y))
+        return self._similarity(correlations, U, V, X, Y)
 
     def _similarity(self, correlations, U, V, X, Y):
         raise NotImplementedError
@@ -446,9 +500,37 @@ class PWCCA(_BaseCCA):
         )
         self.weights_from = weights_from
 
+    def __skrep_tags__(self):
+        tags = super().__skrep_tags__()
+        weighted, other = ("x", "y") if self.weights_from == "x" else ("y", "x")
+        # The weights sum |loadings| over the weighting view's units: that
+        # view keeps only the maps that preserve those sums up to one factor.
+        keep = {
+            f"{m}_{weighted}"
+            for m in ("shift", "isotropic_scaling", "unit_permutation")
+        }
+        tags.invariances = frozenset(
+            name for name in tags.invariances if name.endswith(other) or name in keep
+        )
+        return tags
+
     def _set_weights(self, result):
         loadings = result.x_loadings if self.weights_from == "x" else result.y_loadings
         self.weights_ = _normalise(np.abs(loadings).sum(axis=1))
+
+    def _warn_ties(self):
+        n_tied, n_groups = tied_groups(self.canonical_correlations_)
+        if n_tied and n_groups > 1:
+            warnings.warn(
+                f"{n_tied} canonical correlations are tied (equal within 1e-9; "
+                "with more units than samples many are exactly 1): the "
+                "directions of a tied group are not unique, and PWCCA's weights "
+                "depend on which basis of it the numerical route returned "
+                "(algorithm_). Score held-out data, or reduce the units with "
+                "svd_components.",
+                TiedCorrelationsWarning,
+                stacklevel=5,
+            )
 
     def _similarity(self, correlations, U, V, X, Y):
         variates, data = (U, X) if self.weights_from == "x" else (V, Y)

@@ -1,0 +1,355 @@
+"""Canonical correlation analysis, optionally after SVD truncation (SVCCA).
+
+Two routes give the same result:
+
+- the *moments* route: the cross-products ``X^T X``, ``Y^T Y``, ``X^T Y``
+  (from :class:`~skrep._core.moments.Moments`, or the raw products on the
+  caller's float64 arrays with the means removed afterwards) and small
+  ``d x d`` decompositions: one pass over the data at BLAS speed, and what
+  streaming (``partial_fit``) uses;
+- the *svd* route: SVD of the centred data, slower, as accurate as the data
+  allow.
+
+The moments route squares the condition number of the data. Directions
+whose singular value lies below ``rank_tol`` times the largest are null
+(:func:`~skrep._core.spectral.null_mask`); if a direction that is *kept* lies
+below :data:`MOMENTS_MIN_RATIO` times the largest (or the subtraction of the
+means cancelled too many digits), :func:`fit_cca` recomputes with the SVD.
+Signs of the canonical pairs follow :func:`~skrep._core.spectral.flip_signs`,
+so both routes give the same rotations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from skrep._core.backend import decomposition_threads
+from skrep._core.moments import Moments, check_finite_products
+from skrep._core.spectral import (
+    flip_signs,
+    n_directions_to_keep,
+    null_mask,
+    spectrum_from_covariance,
+    spectrum_from_data,
+)
+
+__all__ = [
+    "MOMENTS_MIN_RATIO",
+    "CCAResult",
+    "cca_from_moments",
+    "fit_cca",
+    "needs_accurate_route",
+    "tied_groups",
+]
+
+#: Kept directions whose singular value is below this fraction of the largest
+#: make the moments route imprecise (its error grows like eps / ratio**2);
+#: :func:`fit_cca` then switches to the SVD route.
+MOMENTS_MIN_RATIO = 1e-4
+
+
+@dataclass
+class CCAResult:
+    """What a CCA fit learns. Rotations map centred data to variates.
+
+    ``(X - x_mean) @ x_rotations`` are the canonical variates of X: zero
+    mean, unit variance (1/n) on the fitted data, uncorrelated, and paired
+    column by column with Y's, with correlations ``correlations``.
+    ``x_loadings[i, j]`` is the inner product of the i-th canonical variate,
+    scaled to unit norm, with the centred activations of X's unit j (the
+    quantity PWCCA weights are built from).
+    """
+
+    x_mean: np.ndarray
+    y_mean: np.ndarray
+    x_rotations: np.ndarray
+    y_rotations: np.ndarray
+    correlations: np.ndarray
+    x_singular_values: np.ndarray
+    y_singular_values: np.ndarray
+    x_loadings: np.ndarray
+    y_loadings: np.ndarray
+    x_rank: int
+    y_rank: int
+    x_n_directions: int
+    y_n_directions: int
+    n_samples: int
+    route: str
+
+
+def _pairs_from_cross(cross, x_basis, y_basis, n_samples, n_components):
+    """SVD of the whitened cross-product: correlations, rotations, loadings.
+
+    ``x_basis`` is ``(singular_values, directions, k)`` of the centred X;
+    with ``Xc = U S V^T``, the unit-norm variates are ``U_k a_i``, so their
+    inner products with the centred units are ``a_i^T S_k V_k^T`` and the
+    rotations giving unit-variance variates are ``sqrt(n) V_k S_k^{-1} a_i``.
+    """
+    a, rho, bt = scipy.linalg.svd(cross, full_matrices=False, check_finite=False)
+    n_pairs = rho.size if n_components is None else min(n_components, rho.size)
+    scale = np.sqrt(n_samples)
+    rotations, loadings = [], []
+    for (s, v, k), pairs in ((x_basis, a[:, :n_pairs]), (y_basis, bt[:n_pairs].T)):
+        rotations.append((v[:, :k] / s[:k]) @ pairs * scale)
+        loadings.append((pairs.T * s[:k]) @ v[:, :k].T)
+    x_load, (x_rot, y_rot), (y_load,) = flip_signs(
+        loadings[0], columns=rotations, rows=(loadings[1],)
+    )
+    return np.clip(rho[:n_pairs], 0.0, 1.0), x_rot, x_load, y_rot, y_load
+
+
+def _ranks_and_kept(sx, sy, rank_tol, x_components, y_components):
+    """Non-null directions per view and how many of them SVCCA keeps."""
+    ranks = []
+    for s, name in ((sx, "X"), (sy, "Y")):
+        rank = int(np.count_nonzero(~null_mask(s, rank_tol)))
+        if rank == 0:
+            raise ValueError(
+                f"Every unit of {name} is constant (dead): there is no direction "
+                "to correlate."
+            )
+        ranks.append(rank)
+    kx = n_directions_to_keep(sx, ranks[0], x_components)
+    ky = n_directions_to_keep(sy, ranks[1], y_components)
+    return ranks[0], ranks[1], kx, ky
+
+
+def cca_from_covariances(
+    mean_x, mean_y, cxx, cyy, cxy, n_samples, *, x_components=None,
+    y_components=None, n_components=None, rank_tol=1e-6,
+):  # fmt: skip
+    """(SV)CCA from means and centred cross-products (the moments route).
+
+    Parameters
+    ----------
+    mean_x, mean_y : ndarray
+        Per-unit means.
+    cxx, cyy, cxy : ndarray
+        ``Xc^T Xc``, ``Yc^T Yc``, ``Xc^T Yc`` (not divided by n).
+    n_samples : int
+        Rows behind the products.
+    x_components, y_components : int, float or None
+        SVD truncation of each view (see
+        :func:`~skrep._core.spectral.n_directions_to_keep`).
+    n_components : int or None
+        Cap on the number of canonical pairs.
+    rank_tol : float
+        Relative singular-value tolerance for null directions.
+
+    Returns
+    -------
+    result : CCAResult
+        With ``route="moments"``.
+    """
+    with decomposition_threads(max(cxx.shape[0], cyy.shape[0])):
+        sx, vx = spectrum_from_covariance(cxx)
+        sy, vy = spectrum_from_covariance(cyy)
+        rx, ry, kx, ky = _ranks_and_kept(sx, sy, rank_tol, x_components, y_components)
+        wx, wy = vx[:, :kx] / sx[:kx], vy[:, :ky] / sy[:ky]
+        rho, x_rot, x_load, y_rot, y_load = _pairs_from_cross(
+            wx.T @ cxy @ wy, (sx, vx, kx), (sy, vy, ky), n_samples, n_components
+        )
+    return CCAResult(
+        mean_x, mean_y, x_rot, y_rot, rho, sx, sy, x_load, y_load, rx, ry, kx, ky,
+        n_samples, "moments",
+    )  # fmt: skip
+
+
+def cca_from_moments(moments, **params):
+    """(SV)CCA from accumulated :class:`~skrep._core.moments.Moments` alone.
+
+    Parameters
+    ----------
+    moments : Moments
+        Two-view moments with ``products="all"``.
+    **params
+        ``x_components``, ``y_components``, ``n_components``, ``rank_tol``
+        as in :func:`cca_from_covariances`.
+
+    Returns
+    -------
+    result : CCAResult
+        With ``route="moments"``; precise while :func:`needs_accurate_route`
+        is False.
+    """
+    return cca_from_covariances(*moments.covariances(), moments.n_samples, **params)
+
+
+def _raw_covariances(X, Y):
+    """Centred cross-products from the raw products, without copying the data.
+
+    ``Xc^T Xc = X^T X - n m m^T``: the three BLAS products on the caller's
+    arrays and a rank-one correction. The correction cancels digits in
+    proportion to the means' energy ``n ||m||^2``, which
+    :func:`needs_accurate_route` takes into account.
+    """
+    n = X.shape[0]
+    mean_x, mean_y = X.mean(axis=0), Y.mean(axis=0)
+    cxx = X.T @ X - n * np.outer(mean_x, mean_x)
+    cyy = Y.T @ Y - n * np.outer(mean_y, mean_y)
+    cxy = X.T @ Y - n * np.outer(mean_x, mean_y)
+    check_finite_products(cxx, cyy, cxy)
+    return mean_x, mean_y, 0.5 * (cxx + cxx.T), 0.5 * (cyy + cyy.T), cxy
+
+
+def needs_accurate_route(result, *, x_offset_energy=0.0, y_offset_energy=0.0):
+    """Whether a moments-route result may have lost digits.
+
+    The cross-product route's error, relative to the smallest kept
+    direction, grows like ``eps * (s_max**2 + offset) / s_k**2`` where
+    ``offset`` is the energy of what was subtracted after the products
+    (``2 n ||mean||**2`` when the means are removed afterwards, about 0 when
+    the rows were centred before). The result is kept only while that ratio
+    stays below ``1 / MOMENTS_MIN_RATIO**2``.
+
+    Parameters
+    ----------
+    result : CCAResult
+        A moments-route result.
+    x_offset_energy, y_offset_energy : float, default=0.0
+        Energy removed after the products, per view.
+
+    Returns
+    -------
+    bool
+        True when the result should be recomputed more accurately.
+    """
+    for s, k, offset in (
+        (result.x_singular_values, result.x_n_directions, x_offset_energy),
+        (result.y_singular_values, result.y_n_directions, y_offset_energy),
+    ):
+        if s[k - 1] ** 2 < MOMENTS_MIN_RATIO**2 * (s[0] ** 2 + offset):
+            return True
+    return False
+
+
+def _cca_from_data(X, Y, x_components, y_components, n_components, rank_tol):
+    mean_x = X.mean(axis=0, dtype=np.float64)
+    mean_y = Y.mean(axis=0, dtype=np.float64)
+    check_finite_products(mean_x, mean_y)
+    ux, sx, vx = spectrum_from_data(np.subtract(X, mean_x, dtype=np.float64))
+    uy, sy, vy = spectrum_from_data(np.subtract(Y, mean_y, dtype=np.float64))
+    rx, ry, kx, ky = _ranks_and_kept(sx, sy, rank_tol, x_components, y_components)
+    rho, x_rot, x_load, y_rot, y_load = _pairs_from_cross(
+        ux[:, :kx].T @ uy[:, :ky], (sx, vx, kx), (sy, vy, ky), X.shape[0], n_components
+    )
+    # Singular values of rank-deficient wide data: pad to n_features.
+    sx = np.concatenate([sx, np.zeros(X.shape[1] - sx.size)])
+    sy = np.concatenate([sy, np.zeros(Y.shape[1] - sy.size)])
+    return CCAResult(
+        mean_x, mean_y, x_rot, y_rot, rho, sx, sy, x_load, y_load, rx, ry, kx, ky,
+        X.shape[0], "svd",
+    )  # fmt: skip
+
+
+def fit_cca(
+    X, Y, *, x_components=None, y_components=None, n_components=None,
+    rank_tol=1e-6, algorithm="auto", keep_moments=True,
+):  # fmt: skip
+    """Canonical correlation analysis, optionally after SVD truncation.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features_x)
+        First view, rows are samples. Not modified.
+    Y : ndarray of shape (n_samples, n_features_y)
+        Second view.
+    x_components, y_components : int, float in (0, 1] or None
+        SVD truncation per view (see
+        :func:`~skrep._core.spectral.n_directions_to_keep`); None keeps every
+        non-null direction, which is plain CCA.
+    n_components : int or None
+        Cap on the number of canonical pairs.
+    rank_tol : float, default=1e-6
+        Directions with singular value below ``rank_tol`` times the largest
+        are null and dropped.
+    algorithm : {"auto", "moments", "svd"}, default="auto"
+        "moments": cross-products plus small eigendecompositions, one pass
+        over the data at BLAS speed (float64 input: the raw products on the
+        caller's arrays with the means removed afterwards, or, where large
+        means would cost digits, a pass over blocks centred first);
+        "svd": SVD of the centred data, slower but as accurate as the data
+        allow; "auto": moments when there are at least as many samples as
+        units in each view, falling back to "svd" when a kept direction is
+        ill-conditioned.
+    keep_moments : bool, default=True
+        Also return the :class:`~skrep._core.moments.Moments` of the data
+        (so that streaming can continue from this fit); the SVD route then
+        forms them in one extra pass.
+
+    Returns
+    -------
+    result : CCAResult
+        Means, rotations, canonical correlations (decreasing, in [0, 1]),
+        spectra, ranks, kept dimensions and the route taken.
+    moments : Moments or None
+        The moments of ``(X, Y)``, None when ``keep_moments`` is False.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep._core.cca import fit_cca
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(200, 4)
+    >>> result, _ = fit_cca(X, X @ rng.randn(4, 4))
+    >>> np.round(result.correlations, 6)
+    array([1., 1., 1., 1.])
+    """
+    n, p = X.shape
+    q = Y.shape[1]
+    if algorithm not in ("auto", "moments", "svd"):
+        raise ValueError(f"Unknown algorithm {algorithm!r}.")
+    params = {
+        "x_components": x_components,
+        "y_components": y_components,
+        "n_components": n_components,
+        "rank_tol": rank_tol,
+    }
+    if algorithm == "svd" or (algorithm == "auto" and n < max(p, q)):
+        result = _cca_from_data(X, Y, **params)
+        moments = Moments(p, q).update(X, Y) if keep_moments else None
+        return result, moments
+    if X.dtype == np.float64 and Y.dtype == np.float64:
+        # Fastest: the raw products on the caller's arrays, kept only when
+        # subtracting the means afterwards cost no digits that matter.
+        raw = _raw_covariances(X, Y)
+        result = cca_from_covariances(*raw, n, **params)
+        offsets = {
+            "x_offset_energy": 2 * n * (raw[0] @ raw[0]),
+            "y_offset_energy": 2 * n * (raw[1] @ raw[1]),
+        }
+        if not needs_accurate_route(result, **offsets):
+            moments = Moments.from_covariances(n, *raw) if keep_moments else None
+            return result, moments
+    moments = Moments(p, q).update(X, Y)
+    result = cca_from_moments(moments, **params)
+    if algorithm == "auto" and needs_accurate_route(result):
+        result = _cca_from_data(X, Y, **params)
+    return result, moments if keep_moments else None
+
+
+def tied_groups(correlations, tol=1e-9):
+    """Count canonical correlations tied within ``tol``, and distinct values.
+
+    Parameters
+    ----------
+    correlations : ndarray
+        Decreasing canonical correlations.
+    tol : float, default=1e-9
+        Absolute tolerance.
+
+    Returns
+    -------
+    n_tied : int
+        Correlations that share their value with another one.
+    n_groups : int
+        Distinct values.
+    """
+    if correlations.size == 0:
+        return 0, 0
+    breaks = np.abs(np.diff(correlations)) > tol
+    sizes = np.diff(np.flatnonzero(np.r_[True, breaks, True]))
+    return int(sizes[sizes > 1].sum()), int(sizes.size)

@@ -1,0 +1,398 @@
+"""Streaming moments of one or two views, and the one constant-unit rule.
+
+:class:`Moments` accumulates, batch by batch, everything the moment-based
+measures need: the number of rows, the means, the centred cross-products
+(co-moments) and optionally each unit's range. Accumulators built on
+different rows merge exactly (``a + b`` or :meth:`Moments.merge`), so the
+rows can be spread over workers and reduced.
+
+Numerics. Each batch is centred on the mean of its first block before its
+products are taken (so large means, as after a ReLU, cost no digits), then
+folded into the running totals with the pairwise update of Chan, Golub and
+LeVeque (1979)::
+
+    n = n_a + n_b,   d = mean_b - mean_a,
+    M = M_a + M_b + (n_a n_b / n) d d^T.
+
+Everything is accumulated in float64, whatever the input dtype.
+
+The constant-unit rule. A unit is *constant* (dead) when its standard
+deviation is at most :data:`CONSTANT_TOL` times its root-mean-square value,
+``std <= CONSTANT_TOL * sqrt(mean**2 + std**2)``, which includes units that
+are exactly constant or exactly zero. The rule is relative to each unit's own
+scale, so a unit at 1e8 varying by 1e-3 (eleven digits below its mean, well
+within float64's sixteen) is signal, while the round-off left by centring a
+truly constant unit (about 1e-16 of its value or less) is not. Every
+estimator, in ``fit`` and in ``score``, decides deadness with
+:func:`constant_units`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from skrep._core.backend import block_rows
+
+__all__ = ["CONSTANT_TOL", "Moments", "check_finite_products", "constant_units"]
+
+#: A unit whose standard deviation is at most this fraction of its
+#: root-mean-square value is constant (dead).
+CONSTANT_TOL = 1e-12
+
+
+def check_finite_products(*arrays):
+    """Refuse products that overflowed float64 (activations of about 1e150).
+
+    Parameters
+    ----------
+    *arrays : ndarray
+        Sums, means or cross-products just formed from finite data.
+
+    Raises
+    ------
+    ValueError
+        If any of them is infinite or NaN: the squares of the data exceed
+        float64's range. Similarity measures are scale-invariant, so dividing
+        the activations by a constant (e.g. their largest absolute value)
+        changes nothing but this.
+    """
+    for array in arrays:
+        if array is not None and not np.all(np.isfinite(array)):
+            raise ValueError(
+                "The activations are so large that their squares overflow "
+                "float64 (values above about 1e150). Divide them by a constant, "
+                "e.g. their largest absolute value: the similarity measures are "
+                "scale-invariant."
+            )
+
+
+def constant_units(mean, variance):
+    """Apply the one constant-unit rule: which units are constant (dead).
+
+    Parameters
+    ----------
+    mean : ndarray of shape (n_units,)
+        Per-unit mean.
+    variance : ndarray of shape (n_units,)
+        Per-unit variance (any normalisation: the rule is scale-free only in
+        the ratio, so give the population variance, ``1/n``).
+
+    Returns
+    -------
+    constant : ndarray of bool, shape (n_units,)
+        True where ``std <= CONSTANT_TOL * sqrt(mean**2 + std**2)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep._core.moments import constant_units
+    >>> constant_units(np.array([1e8, 1e8, 0.0]), np.array([1e-6, 1e-40, 0.0]))
+    array([False,  True,  True])
+    """
+    variance = np.maximum(np.asarray(variance, dtype=np.float64), 0.0)
+    mean = np.asarray(mean, dtype=np.float64)
+    return ~(variance > CONSTANT_TOL**2 * (mean * mean + variance))
+
+
+class Moments:
+    """Mergeable streaming means and centred cross-products of one or two views.
+
+    Parameters
+    ----------
+    n_features_x : int
+        Number of units (columns) of the first view.
+    n_features_y : int or None, default=None
+        Number of units of the second view, or None for a single view.
+    products : {"all", "cross"}, default="all"
+        "all" keeps the full co-moment of ``[X, Y]`` (``Xc^T Xc``,
+        ``Yc^T Yc`` and ``Xc^T Yc``); "cross" keeps ``Xc^T Yc`` and the
+        per-unit sums of squares only (what correlations need, at half the
+        cost for two views of equal width).
+    track_range : bool, default=False
+        Also keep each unit's minimum and maximum.
+
+    Attributes
+    ----------
+    n_samples : int
+        Rows seen.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep._core.moments import Moments
+    >>> rng = np.random.RandomState(0)
+    >>> X, Y = rng.randn(100, 3), rng.randn(100, 2)
+    >>> a = Moments(3, 2).update(X[:60], Y[:60])
+    >>> b = Moments(3, 2).update(X[60:], Y[60:])
+    >>> mean_x, mean_y, cxx, cyy, cxy = (a + b).covariances()
+    >>> bool(np.allclose(cxy, (X - X.mean(0)).T @ (Y - Y.mean(0))))
+    True
+    """
+
+    def __init__(self, n_features_x, n_features_y=None, *, products="all",
+                 track_range=False):  # fmt: skip
+        if products not in ("all", "cross"):
+            raise ValueError(f"products must be 'all' or 'cross', got {products!r}.")
+        if products == "cross" and n_features_y is None:
+            raise ValueError("products='cross' needs two views.")
+        self.n_features_x = int(n_features_x)
+        self.n_features_y = None if n_features_y is None else int(n_features_y)
+        self.products = products
+        self.track_range = track_range
+        self.n_samples = 0
+        width = self.width
+        self._mean = np.zeros(width)
+        if products == "all":
+            self._comoment = np.zeros((width, width))
+        else:
+            self._comoment = np.zeros((self.n_features_x, self.n_features_y))
+            self._squares = np.zeros(width)
+        self.minimum = np.full(width, np.inf) if track_range else None
+        self.maximum = np.full(width, -np.inf) if track_range else None
+
+    @property
+    def width(self):
+        """Units of both views together."""
+        return self.n_features_x + (self.n_features_y or 0)
+
+    @property
+    def two_views(self):
+        """Whether a second view is accumulated."""
+        return self.n_features_y is not None
+
+    # -- accumulation -------------------------------------------------------
+
+    def update(self, X, Y=None):
+        """Add rows of X (and the matching rows of Y).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features_x)
+            New rows of the first view (any float dtype; not modified).
+        Y : ndarray of shape (n_samples, n_features_y), optional
+            The same samples in the second view.
+
+        Returns
+        -------
+        self : Moments
+            The accumulator, updated.
+        """
+        if X.ndim != 2 or X.shape[1] != self.n_features_x:
+            raise ValueError(
+                f"X must have {self.n_features_x} columns, got shape {X.shape}."
+            )
+        if self.two_views:
+            if Y is None or Y.ndim != 2 or Y.shape[0] != X.shape[0]:
+                raise ValueError("Y must be given with as many rows as X.")
+            if Y.shape[1] != self.n_features_y:
+                raise ValueError(
+                    f"Y must have {self.n_features_y} columns, got {Y.shape[1]}."
+                )
+        n = X.shape[0]
+        if n == 0:
+            return self
+        batch = self._batch_moments(X, Y)
+        self._combine(n, *batch)
+        if self.track_range:
+            views = [X] if not self.two_views else [X, Y]
+            low = np.concatenate([V.min(axis=0) for V in views])
+            high = np.concatenate([V.max(axis=0) for V in views])
+            np.minimum(self.minimum, low, out=self.minimum)
+            np.maximum(self.maximum, high, out=self.maximum)
+        return self
+
+    def _batch_moments(self, X, Y):
+        """Mean and centred co-moment of one batch, in float64 blocks."""
+        n, p = X.shape[0], self.n_features_x
+        views = [X] if not self.two_views else [X, Y]
+        first = block_rows(self.width)
+        shift = np.concatenate(
+            [V[:first].mean(axis=0, dtype=np.float64) for V in views]
+        )
+        total = np.zeros(self.width)
+        comoment = np.zeros_like(self._comoment)
+        squares = np.zeros(self.width) if self.products == "cross" else None
+        step = min(n, block_rows(self.width))
+        block = np.empty((step, self.width))
+        for start in range(0, n, step):
+            rows = min(step, n - start)
+            out = block[:rows]
+            np.subtract(X[start : start + rows], shift[:p], out=out[:, :p])
+            if self.two_views:
+                np.subtract(Y[start : start + rows], shift[p:], out=out[:, p:])
+            total += out.sum(axis=0)
+            if self.products == "all":
+                comoment += out.T @ out
+            else:
+                comoment += out[:, :p].T @ out[:, p:]
+                squares += np.einsum("ij,ij->j", out, out)
+        check_finite_products(total, comoment, squares)
+        offset = total / n
+        mean = shift + offset
+        if self.products == "all":
+            comoment -= n * np.outer(offset, offset)
+            comoment = 0.5 * (comoment + comoment.T)
+        else:
+            comoment -= n * np.outer(offset[:p], offset[p:])
+            squares -= n * offset * offset
+            np.maximum(squares, 0.0, out=squares)
+        return mean, comoment, squares
+
+    def _combine(self, n_b, mean_b, comoment_b, squares_b):
+        """Chan et al.'s pairwise update with another set of moments."""
+        n_a = self.n_samples
+        if n_a == 0:
+            self.n_samples = n_b
+            self._mean = mean_b.copy()
+            self._comoment = comoment_b.copy()
+            if squares_b is not None:
+                self._squares = squares_b.copy()
+            return
+        n = n_a + n_b
+        delta = mean_b - self._mean
+        factor = n_a * n_b / n
+        self._mean = self._mean + delta * (n_b / n)
+        if self.products == "all":
+            self._comoment += comoment_b + factor * np.outer(delta, delta)
+        else:
+            p = self.n_features_x
+            self._comoment += comoment_b + factor * np.outer(delta[:p], delta[p:])
+            self._squares += squares_b + factor * delta * delta
+        self.n_samples = n
+
+    def merge(self, other):
+        """Fold in the moments of other rows, exactly (in place).
+
+        Parameters
+        ----------
+        other : Moments
+            Accumulated on other rows of the same views, with the same
+            ``products`` and ``track_range``.
+
+        Returns
+        -------
+        self : Moments
+        """
+        if not isinstance(other, Moments):
+            raise TypeError(f"Can only merge Moments, got {type(other).__name__}.")
+        same = (
+            other.n_features_x == self.n_features_x
+            and other.n_features_y == self.n_features_y
+            and other.products == self.products
+            and other.track_range == self.track_range
+        )
+        if not same:
+            raise ValueError(
+                "Cannot merge moments of different views: "
+                f"({self.n_features_x}, {self.n_features_y}, {self.products!r}) "
+                f"and ({other.n_features_x}, {other.n_features_y}, "
+                f"{other.products!r})."
+            )
+        if other.n_samples:
+            self._combine(
+                other.n_samples,
+                other._mean,
+                other._comoment,
+                other._squares if self.products == "cross" else None,
+            )
+            if self.track_range:
+                np.minimum(self.minimum, other.minimum, out=self.minimum)
+                np.maximum(self.maximum, other.maximum, out=self.maximum)
+        return self
+
+    def copy(self):
+        """Return an independent copy."""
+        new = Moments.__new__(Moments)
+        new.__dict__ = {
+            key: value.copy() if isinstance(value, np.ndarray) else value
+            for key, value in self.__dict__.items()
+        }
+        return new
+
+    def __add__(self, other):
+        return self.copy().merge(other)
+
+    def __iadd__(self, other):
+        return self.merge(other)
+
+    @classmethod
+    def from_covariances(cls, n_samples, mean_x, mean_y, cxx, cyy, cxy):
+        """Moments (``products="all"``) from already centred cross-products.
+
+        Parameters
+        ----------
+        n_samples : int
+        mean_x, mean_y : ndarray
+        cxx, cyy, cxy : ndarray
+            ``Xc^T Xc``, ``Yc^T Yc``, ``Xc^T Yc`` (not divided by n).
+
+        Returns
+        -------
+        moments : Moments
+        """
+        p, q = cxx.shape[0], cyy.shape[0]
+        new = cls(p, q)
+        new.n_samples = int(n_samples)
+        new._mean = np.concatenate([mean_x, mean_y]).astype(np.float64)
+        new._comoment = np.block([[cxx, cxy], [cxy.T, cyy]]).astype(np.float64)
+        return new
+
+    # -- results ------------------------------------------------------------
+
+    def _check_samples(self):
+        if self.n_samples == 0:
+            raise ValueError("No samples were accumulated.")
+
+    def covariances(self):
+        """Means and centred cross-products of what was seen.
+
+        Returns
+        -------
+        mean_x : ndarray of shape (n_features_x,)
+        mean_y : ndarray of shape (n_features_y,) or None
+        cxx : ndarray of shape (n_features_x, n_features_x) or None
+            ``Xc.T @ Xc`` with ``Xc`` the column-centred rows (not divided
+            by the number of samples); None with ``products="cross"``.
+        cyy : ndarray of shape (n_features_y, n_features_y) or None
+        cxy : ndarray of shape (n_features_x, n_features_y) or None
+        """
+        self._check_samples()
+        p = self.n_features_x
+        mean = self._mean
+        if self.products == "cross":
+            return mean[:p], mean[p:], None, None, self._comoment.copy()
+        C = self._comoment
+        if not self.two_views:
+            return mean.copy(), None, C.copy(), None, None
+        return mean[:p], mean[p:], C[:p, :p].copy(), C[p:, p:].copy(), C[:p, p:].copy()
+
+    @property
+    def mean(self):
+        """Per-unit mean of ``[X, Y]``."""
+        self._check_samples()
+        return self._mean.copy()
+
+    @property
+    def squares(self):
+        """Per-unit centred sums of squares of ``[X, Y]`` (the co-moment's diagonal)."""
+        self._check_samples()
+        if self.products == "cross":
+            return self._squares.copy()
+        return np.maximum(np.diag(self._comoment).copy(), 0.0)
+
+    @property
+    def variance(self):
+        """Per-unit population variance (``1/n``) of ``[X, Y]``."""
+        return self.squares / self.n_samples
+
+    @property
+    def constant(self):
+        """Constant (dead) units of ``[X, Y]``, by :func:`constant_units`.
+
+        With ``track_range``, a unit whose minimum equals its maximum is
+        constant whatever the rule says.
+        """
+        constant = constant_units(self.mean, self.variance)
+        if self.track_range:
+            constant |= self.minimum == self.maximum
+        return constant

@@ -1,0 +1,188 @@
+"""Spectra of one view, the one rank rule, SVD truncation and sign conventions."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.linalg
+
+__all__ = [
+    "flip_signs",
+    "n_directions_to_keep",
+    "null_mask",
+    "spectrum_from_covariance",
+    "spectrum_from_data",
+]
+
+
+def spectrum_from_covariance(cxx):
+    """Singular values and right singular vectors of Xc from ``Xc.T @ Xc``.
+
+    Parameters
+    ----------
+    cxx : ndarray of shape (n_features, n_features)
+        Centred cross-product matrix of one view.
+
+    Returns
+    -------
+    singular_values : ndarray of shape (n_features,)
+        Singular values of the centred data, in decreasing order.
+    directions : ndarray of shape (n_features, n_features)
+        The matching directions in unit space (columns, orthonormal).
+    """
+    eigenvalues, eigenvectors = scipy.linalg.eigh(cxx, check_finite=False, driver="evd")
+    order = np.argsort(eigenvalues)[::-1]
+    singular_values = np.sqrt(np.clip(eigenvalues[order], 0.0, None))
+    return singular_values, eigenvectors[:, order]
+
+
+def spectrum_from_data(Xc):
+    """Thin SVD of centred data, the accurate route.
+
+    Parameters
+    ----------
+    Xc : ndarray of shape (n_samples, n_features)
+        Column-centred data.
+
+    Returns
+    -------
+    left : ndarray of shape (n_samples, k)
+        Left singular vectors (orthonormal columns), ``k = min(shape)``.
+    singular_values : ndarray of shape (k,)
+        Decreasing singular values.
+    directions : ndarray of shape (n_features, k)
+        Right singular vectors (columns).
+    """
+    try:
+        left, singular_values, vt = scipy.linalg.svd(
+            Xc, full_matrices=False, check_finite=False, lapack_driver="gesdd"
+        )
+    except np.linalg.LinAlgError:  # pragma: no cover - gesdd rarely fails
+        left, singular_values, vt = scipy.linalg.svd(
+            Xc, full_matrices=False, check_finite=False, lapack_driver="gesvd"
+        )
+    return left, singular_values, vt.T
+
+
+def null_mask(singular_values, rank_tol):
+    """Apply the one rank rule: which directions are null.
+
+    A direction is null (it comes from constant, dead, duplicate or exactly
+    collinear units, or lies beyond what the samples span) when its singular
+    value is below ``rank_tol`` times the largest, or the largest is 0.
+
+    Parameters
+    ----------
+    singular_values : ndarray
+        Decreasing singular values of a centred view.
+    rank_tol : float
+        Relative tolerance.
+
+    Returns
+    -------
+    mask : ndarray of bool
+        True for the null directions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep._core.spectral import null_mask
+    >>> null_mask(np.array([2.0, 1.0, 1e-9]), 1e-6)
+    array([False, False,  True])
+    """
+    top = singular_values[0] if singular_values.size else 0.0
+    if top <= 0.0:
+        return np.ones(singular_values.shape, dtype=bool)
+    return singular_values < rank_tol * top
+
+
+def n_directions_to_keep(singular_values, rank, svd_components):
+    """How many leading SVD directions to keep, with PCA-like semantics.
+
+    Parameters
+    ----------
+    singular_values : ndarray
+        Decreasing singular values of the centred view.
+    rank : int
+        Number of non-null directions (never more are kept).
+    svd_components : int, float in (0, 1] or None
+        int: keep that many (at most ``rank``); float: the fewest
+        directions whose cumulative share of the variance (squared singular
+        values) reaches the value, 1.0 keeping every non-null direction;
+        None: keep every non-null direction. A bool is refused.
+
+    Returns
+    -------
+    k : int
+        Number of directions kept, ``1 <= k <= rank`` when ``rank >= 1``.
+    """
+    if isinstance(svd_components, bool):
+        raise TypeError(
+            f"svd_components must be an int, a float or None, got {svd_components!r}."
+        )
+    if rank == 0:
+        return 0
+    if svd_components is None:
+        return rank
+    if isinstance(svd_components, Integral):
+        return int(min(svd_components, rank))
+    if isinstance(svd_components, Real):
+        if svd_components >= 1.0:
+            return rank
+        variance = singular_values[:rank] ** 2
+        share = np.cumsum(variance) / variance.sum()
+        # Guard against round-off just below the threshold.
+        k = int(np.searchsorted(share, svd_components - 1e-12, side="left")) + 1
+        return min(k, rank)
+    raise TypeError(
+        f"svd_components must be an int, a float or None, got {svd_components!r}."
+    )
+
+
+def flip_signs(loadings, *, columns=(), rows=()):
+    """Deterministic signs for paired directions, like scikit-learn's ``svd_flip``.
+
+    Row i of ``loadings`` (one canonical direction's inner products with
+    each unit) is made to have its largest-magnitude entry positive; the
+    same sign is applied to column i of each array in ``columns`` and to
+    row i of each array in ``rows``, so pairs stay paired and correlations
+    stay positive. The rule depends only on the direction itself, not on
+    the route that computed it, so every route gives the same ``transform``.
+
+    Parameters
+    ----------
+    loadings : ndarray of shape (n_pairs, n_units)
+        Decides the signs.
+    columns : tuple of ndarray of shape (n, n_pairs), default=()
+        Arrays whose columns are directions (rotations).
+    rows : tuple of ndarray of shape (n_pairs, m), default=()
+        Arrays whose rows are directions (other loadings).
+
+    Returns
+    -------
+    loadings : ndarray
+        Flipped (a new array).
+    columns : list of ndarray
+    rows : list of ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep._core.spectral import flip_signs
+    >>> rotation = np.ones((3, 1))
+    >>> load, (rot,), _ = flip_signs(np.array([[0.5, -2.0]]), columns=(rotation,))
+    >>> load.tolist(), rot.ravel().tolist()
+    ([[-0.5, 2.0]], [-1.0, -1.0, -1.0])
+    """
+    n_pairs = loadings.shape[0]
+    if n_pairs == 0:
+        return loadings.copy(), [c.copy() for c in columns], [r.copy() for r in rows]
+    top = np.argmax(np.abs(loadings), axis=1)
+    signs = np.sign(loadings[np.arange(n_pairs), top])
+    signs[signs == 0] = 1.0
+    return (
+        loadings * signs[:, None],
+        [c * signs for c in columns],
+        [r * signs[:, None] for r in rows],
+    )

@@ -1,0 +1,344 @@
+"""What every two-view measure of skrep shares.
+
+A *two-view measure* compares two representations of the same samples:
+``X`` (rows are samples, columns units) and the second view, passed as
+scikit-learn's ``y`` so that splitters and scorers split both by rows.
+:class:`TwoViewMixin` gives such an estimator
+
+- its scikit-learn tags (``y`` required, one or many units);
+- view validation: ``X`` first, then ``y`` (1-D is one unit, sparse
+  matrices are refused, the number of units is remembered as
+  ``n_features_y_``);
+- the ``score`` template: validate, finalise, ``self._score(X, Y)``, a
+  Python float;
+- the ``partial_fit`` protocol, modelled on
+  :class:`~sklearn.decomposition.IncrementalPCA`: each call adds the rows to
+  an exact, mergeable accumulator (the first call starts one); the
+  decompositions run once, lazily, when a fitted attribute, ``transform``,
+  ``predict`` or ``score`` needs them. So many small batches cost one pass
+  over the rows plus one decomposition, and ``partial_fit`` over any split
+  of the rows equals ``fit`` on all of them.
+
+:class:`SkrepTags` declares what the measure promises (its maximum, the maps
+it is invariant to), and :func:`get_skrep_tags` reads it; the checks in
+:mod:`skrep.utils.estimator_checks` test every promise of every estimator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse
+from sklearn.base import _fit_context
+from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = ["INVARIANCES", "SkrepTags", "TwoViewMixin", "get_skrep_tags"]
+
+FLOATS = (np.float64, np.float32)
+
+#: Fitted attributes that validation sets and reads; everything else that
+#: ends with "_" is derived from the accumulator, lazily after partial_fit.
+_VALIDATION_ATTRIBUTES = frozenset(
+    {"n_features_in_", "feature_names_in_", "n_features_y_", "n_samples_seen_"}
+)
+
+#: The maps a measure may declare itself invariant to, applied to one view
+#: (suffix ``_x`` or ``_y``) with the other left alone.
+INVARIANCES = {
+    "shift": "adding a constant to every unit",
+    "isotropic_scaling": "multiplying every unit by the same positive number",
+    "unit_scaling": "multiplying each unit by its own positive number",
+    "unit_permutation": "permuting the units",
+    "orthogonal": "an orthogonal map (rotation or reflection) of the units",
+    "invertible_linear": "any invertible linear map of the units",
+}
+
+
+@dataclass
+class SkrepTags:
+    """What a two-view measure promises; read by the estimator checks.
+
+    Attributes
+    ----------
+    maximum : float or None
+        The score of identical views (``score(X, X)`` after ``fit(X, X)``),
+        None when there is no such promise.
+    invariances : frozenset of str
+        Names ``f"{map}_{view}"`` with ``map`` a key of
+        :data:`INVARIANCES` and ``view`` in ``{"x", "y"}``: the in-sample
+        score does not change when that map is applied to that view.
+    streaming : bool
+        Whether ``partial_fit`` over batches equals ``fit``.
+    held_out_below_in_sample : bool
+        Whether, on small noisy data, the held-out score is expected below
+        the in-sample one (the in-sample bias that held-out scoring removes).
+    """
+
+    maximum: float | None = 1.0
+    invariances: frozenset = field(default_factory=frozenset)
+    streaming: bool = True
+    held_out_below_in_sample: bool = True
+
+
+def get_skrep_tags(estimator):
+    """Return the :class:`SkrepTags` of an estimator (defaults if it has none).
+
+    Parameters
+    ----------
+    estimator : estimator instance
+
+    Returns
+    -------
+    tags : SkrepTags
+
+    Examples
+    --------
+    >>> from skrep import SVCCA
+    >>> from skrep.base import get_skrep_tags
+    >>> sorted(get_skrep_tags(SVCCA(svd_components=None)).invariances)[:3]
+    ['invertible_linear_x', 'invertible_linear_y', 'isotropic_scaling_x']
+    """
+    method = getattr(estimator, "__skrep_tags__", None)
+    if method is None:
+        return SkrepTags(streaming=hasattr(estimator, "partial_fit"))
+    return method()
+
+
+def both_views(*maps):
+    """Invariance names for both views: ``both_views("shift")``."""
+    return frozenset(f"{m}_{v}" for m in maps for v in ("x", "y"))
+
+
+def _refuse_sparse(y):
+    if scipy.sparse.issparse(y):
+        raise TypeError(
+            "y is a sparse matrix: skrep compares dense activations. Convert it "
+            "with y.toarray() (activations are rarely sparse enough to gain)."
+        )
+
+
+class TwoViewMixin:
+    """Tags, view validation, the score template and ``partial_fit``.
+
+    Put it left of :class:`~sklearn.base.BaseEstimator`. A subclass defines
+
+    - ``_new_accumulator(n_units_x, n_units_y)``: an empty accumulator with
+      ``update(X, Y)`` and ``merge`` (e.g.
+      :class:`~skrep._core.moments.Moments`); a measure that cannot stream
+      raises a clear ``ValueError`` from it;
+    - ``_fit_accumulator(accumulator)``: the fitted attributes from it;
+    - ``_score(X, Y)``: the similarity on validated views;
+
+    and may override ``fit`` with a faster route, as long as it leaves an
+    accumulator of its rows in ``_accumulator`` (so that ``partial_fit``
+    continues from it) and sets ``n_samples_seen_``.
+    """
+
+    _view_dtype = FLOATS
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    def __skrep_tags__(self):
+        return SkrepTags(streaming=hasattr(self, "partial_fit"))
+
+    # -- validation ---------------------------------------------------------
+
+    def _validate_views(self, X, y, *, reset=True, ensure_min_samples=2):
+        """Validate both views in ``fit``/``partial_fit``; return 2-D arrays.
+
+        Records ``n_features_in_`` (and ``feature_names_in_``) and
+        ``n_features_y_`` when ``reset``; checks them otherwise.
+        """
+        _refuse_sparse(y)
+        dtype = self._view_dtype
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=reset,
+            multi_output=True,
+            y_numeric=True,
+            ensure_min_samples=ensure_min_samples,
+            dtype=list(dtype) if isinstance(dtype, tuple) else dtype,
+        )
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if reset:
+            self.n_features_y_ = Y.shape[1]
+            self._y_is_1d = y.ndim == 1
+        elif Y.shape[1] != self.n_features_y_:
+            raise ValueError(
+                f"y has {Y.shape[1]} units, but {type(self).__name__} was "
+                f"fitted with {self.n_features_y_}."
+            )
+        return X, Y
+
+    def _validate_second_view(self, y, n_samples, *, dtype=None):
+        """Validate ``y`` after ``fit`` (transform, score, ...): 2-D."""
+        _refuse_sparse(y)
+        dtype = self._view_dtype if dtype is None else dtype
+        Y = check_array(
+            y,
+            ensure_2d=False,
+            dtype=list(dtype) if isinstance(dtype, tuple) else dtype,
+            input_name="y",
+        )
+        if Y.ndim == 1:
+            Y = Y.reshape(-1, 1)
+        if Y.ndim != 2:
+            raise ValueError(f"y must be 1-D or 2-D, got {Y.ndim} dimensions.")
+        if Y.shape[0] != n_samples:
+            raise ValueError(
+                "X and y have different numbers of rows (samples): "
+                f"{n_samples} and {Y.shape[0]}."
+            )
+        if Y.shape[1] != self.n_features_y_:
+            raise ValueError(
+                f"y has {Y.shape[1]} units, but {type(self).__name__} was "
+                f"fitted with {self.n_features_y_}."
+            )
+        return Y
+
+    def _validate_heldout(self, X, y, *, ensure_min_samples=2):
+        """Validate both views after ``fit`` (score and friends)."""
+        check_is_fitted(self)
+        dtype = self._view_dtype
+        X = validate_data(
+            self,
+            X,
+            reset=False,
+            dtype=list(dtype) if isinstance(dtype, tuple) else dtype,
+            ensure_min_samples=ensure_min_samples,
+        )
+        return X, self._validate_second_view(y, X.shape[0])
+
+    # -- streaming ----------------------------------------------------------
+
+    def _new_accumulator(self, n_units_x, n_units_y):
+        raise NotImplementedError
+
+    def _fit_accumulator(self, accumulator):
+        raise NotImplementedError
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y):
+        """Add a batch of rows; the fit equals `fit` on all rows seen.
+
+        The first call starts an exact accumulator of the rows' moments and
+        fixes the number of units of each view; each call adds its rows.
+        Nothing is decomposed until a fitted attribute, ``transform``,
+        ``predict`` or ``score`` is used, so many calls cost one pass over
+        the rows and one decomposition. After `fit`, `partial_fit` continues
+        from the rows `fit` saw.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_units_x)
+            A batch of the first view's activations (one row or more).
+        y : array-like of shape (n_samples, n_units_y) or (n_samples,)
+            The same samples in the second view.
+
+        Returns
+        -------
+        self : object
+            The estimator, holding the rows seen so far.
+        """
+        first = "n_samples_seen_" not in self.__dict__
+        X, Y = self._validate_views(X, y, reset=first, ensure_min_samples=1)
+        if first:
+            self._accumulator = self._new_accumulator(X.shape[1], Y.shape[1])
+            self.n_samples_seen_ = 0
+        self._accumulator.update(X, Y)
+        self.n_samples_seen_ += X.shape[0]
+        self._mark_pending()
+        return self
+
+    def _mark_pending(self):
+        """Forget derived attributes; they are recomputed on first use."""
+        keep = _VALIDATION_ATTRIBUTES
+        for name in [k for k in self.__dict__ if k.endswith("_") and k not in keep]:
+            if not name.startswith("__"):
+                del self.__dict__[name]
+        self._pending = True
+
+    def _finalize(self):
+        """Run the decompositions for the rows accumulated so far."""
+        if not self.__dict__.get("_pending", False):
+            return
+        self._pending = False
+        try:
+            if self.n_samples_seen_ < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs at least 2 samples; "
+                    f"partial_fit has seen {self.n_samples_seen_}."
+                )
+            self._fit_accumulator(self._accumulator)
+        except BaseException:
+            self._pending = True
+            raise
+
+    def __getattr__(self, name):
+        # Only called for attributes that are missing: fitted attributes
+        # after partial_fit are computed here, on first use. The attributes
+        # set by validation itself never trigger it (scikit-learn probes
+        # feature_names_in_ on every call).
+        if (
+            name.endswith("_")
+            and not name.startswith("__")
+            and name not in _VALIDATION_ATTRIBUTES
+            and self.__dict__.get("_pending", False)
+        ):
+            self._finalize()
+            if name in self.__dict__:
+                return self.__dict__[name]
+        raise AttributeError(
+            f"{type(self).__name__!r} object has no attribute {name!r}"
+        )
+
+    def _start_fit(self):
+        """Forget everything a previous fit or partial_fit accumulated."""
+        for name in ("n_samples_seen_", "_accumulator", "_pending"):
+            self.__dict__.pop(name, None)
+
+    def _fit_by_accumulating(self, X, Y):
+        """Fit through the streaming path: one accumulator over all rows."""
+        self._accumulator = self._new_accumulator(X.shape[1], Y.shape[1])
+        self._accumulator.update(X, Y)
+        self.n_samples_seen_ = X.shape[0]
+        self._pending = True
+        self._finalize()
+        return self
+
+    # -- scoring ------------------------------------------------------------
+
+    def score(self, X, y):
+        """Similarity of the two views on the data given (higher is better).
+
+        What was learned in `fit` (directions, pairs, weights) is evaluated
+        on ``X`` and ``y``, so this is a held-out similarity when they are
+        held-out data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_units_x)
+            Activations of the first layer.
+        y : array-like of shape (n_samples, n_units_y) or (n_samples,)
+            Activations of the second layer on the same samples.
+
+        Returns
+        -------
+        score : float
+            The similarity; see the class documentation for its range.
+        """
+        self._finalize()
+        X, Y = self._validate_heldout(X, y)
+        return float(self._score(X, Y))
+
+    def _score(self, X, Y):
+        raise NotImplementedError
