@@ -12,9 +12,7 @@ import warnings
 from numbers import Integral
 
 import numpy as np
-from scipy.linalg import get_blas_funcs
 from scipy.optimize import linear_sum_assignment
-from scipy.special import xlogy
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.cluster import SpectralClustering
 from sklearn.utils import check_array
@@ -25,15 +23,15 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from skrep._core.mutual_info import (
+    mutual_info_matrix,
+    paired_mutual_info,
+    warn_if_too_many_bins,
+)
 from skrep._linalg import column_correlations, correlation_matrix, standardize_stats
 from skrep._validation import check_second_view, validate_views
 
 __all__ = ["UnitMatcher", "match_groups"]
-
-#: Working-memory budget (bytes) of the blocks in the mutual-information path:
-#: sorted unit blocks, one-hot blocks and joint-count blocks each stay near it,
-#: so the path's peak working memory is a few times this, whatever the widths.
-_MI_BLOCK_BYTES = 64 * 2**20
 
 
 class UnitMatcher(TransformerMixin, BaseEstimator):
@@ -124,12 +122,19 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
     (over the Y units when :math:`n_x \geq n_y`, over the X units otherwise)
     with :func:`scipy.optimize.linear_sum_assignment`.
 
-    **Mutual information.** Each unit is discretised on its own: when it
-    has no negative values and some exact zeros (a ReLU unit), the zeros
-    form one bin and the positive values are split into ``n_bins - 1``
-    equal-mass bins at their percentiles; otherwise (a unit with negative
-    values, or without zeros) all values are split into ``n_bins``
-    equal-mass bins. Ties never straddle a bin edge. With :math:`n_c` the
+    **Mutual information.** Each unit is discretised on its own, into at
+    most ``n_bins`` bins. A unit with at most ``n_bins`` distinct values
+    gets one bin per value. Otherwise, when it has no negative values and
+    some exact zeros (a ReLU unit), the zeros form one bin and the positive
+    values are split into ``n_bins - 1`` equal-mass bins at their
+    percentiles; any other unit is split into ``n_bins`` equal-mass bins.
+    Bin edges are data values and ties never straddle one: an edge inside a
+    run of equal values moves to the run's start, or past the run when that
+    would leave the bin below empty (as when the minimum holds a large share
+    of the samples), and the rest is re-split into equal shares, so no bin
+    is empty. With ``n_bins**2`` above the number of samples (less than one
+    sample expected per joint cell), the estimate is mostly bias and a
+    :class:`~skrep.exceptions.BinningWarning` is issued. With :math:`n_c` the
     samples in cell :math:`c` of a histogram, :math:`n` the samples and
     :math:`m` the non-empty cells, the Miller-Madow entropy is
 
@@ -219,7 +224,8 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
         self.x_constant_, self.y_constant_ = x_constant, y_constant
         _warn_constant(int(x_constant.sum()), int(y_constant.sum()), stacklevel=4)
         if self.metric == "mutual_info":
-            self.mutual_info_ = _mutual_info_matrix(
+            warn_if_too_many_bins(X.shape[0], self.n_bins, stacklevel=3)
+            self.mutual_info_ = mutual_info_matrix(
                 X, Y, self.n_bins, x_constant=x_constant, y_constant=y_constant
             )
             similarity = self.mutual_info_
@@ -337,7 +343,8 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
         X_pairs, Y_pairs = X[:, self.match_[matched]], Y[:, matched]
         constant = standardize_stats(X_pairs)[2] | standardize_stats(Y_pairs)[2]
         if self.metric == "mutual_info":
-            values = _paired_mutual_info(X_pairs, Y_pairs, self.n_bins)
+            warn_if_too_many_bins(X.shape[0], self.n_bins, stacklevel=2)
+            values = paired_mutual_info(X_pairs, Y_pairs, self.n_bins)
         else:
             values = column_correlations(
                 X_pairs.astype(np.float64, copy=False),
@@ -363,229 +370,6 @@ def _warn_constant(n_x, n_y, stacklevel):
             UserWarning,
             stacklevel=stacklevel,
         )
-
-
-# ---------------------------------------------------------------------------
-# Plug-in mutual information (Miller-Madow) between units.
-# ---------------------------------------------------------------------------
-
-
-def _bin_units(X, n_bins):
-    """Discretise each column of X on its own into at most `n_bins` bins.
-
-    A column with no negative value and at least one zero puts the zeros in
-    bin 0 and splits its positive values into ``n_bins - 1`` equal-mass
-    bins; any other column is split into ``n_bins`` equal-mass bins. A bin
-    edge is a data value and a value goes to the bin whose lower edge it
-    reaches, so equal values always share a bin.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    n_bins : int, 2 <= n_bins <= 256
-
-    Returns
-    -------
-    bins : ndarray of uint8, shape (n_samples, n_features)
-        Bin index of every value, in ``[0, n_bins)``, increasing with the
-        value within a column.
-    """
-    n, d = X.shape
-    n_edges = n_bins - 1
-    bins = np.zeros((n, d), dtype=np.uint8)
-    plain_positions = (np.arange(1, n_bins) * n) // n_bins
-    step = max(1, _MI_BLOCK_BYTES // (8 * n))
-    for start in range(0, d, step):
-        block = X[:, start : start + step]
-        ordered = np.sort(np.ascontiguousarray(block.T), axis=1)
-        n_zero = np.count_nonzero(block == 0, axis=0)
-        zero_bin = (ordered[:, 0] >= 0) & (n_zero > 0)
-        positions = np.broadcast_to(plain_positions, (block.shape[1], n_edges)).copy()
-        if zero_bin.any():
-            # Lower edges of bins 1..n_bins-1: the smallest positive value,
-            # then the equal-mass percentiles of the positive values.
-            zeros = n_zero[zero_bin, None]
-            positive = n - zeros
-            positions[zero_bin] = zeros + (np.arange(n_edges) * positive) // n_edges
-        np.minimum(positions, n - 1, out=positions)
-        edges = np.take_along_axis(ordered, positions, axis=1)
-        out = bins[:, start : start + step]
-        for k in range(n_edges):
-            out += block >= edges[:, k]
-    return bins
-
-
-def _bin_counts(bins, n_bins):
-    """Count the samples per bin of every column: (n_features, n_bins) int64."""
-    return np.stack(
-        [np.count_nonzero(bins == b, axis=0) for b in range(n_bins)], axis=1
-    ).astype(np.int64)
-
-
-def _xlogx_table(n_samples):
-    """``c * log(c)`` for every count c in 0..n_samples (0 for c = 0)."""
-    counts = np.arange(n_samples + 1, dtype=np.float64)
-    return xlogy(counts, counts)
-
-
-def _mutual_info_from_sums(n, sum_x, cells_x, sum_y, cells_y, sum_xy, cells_xy):
-    r"""Miller-Madow mutual information from :math:`\sum n_c \log n_c` sums.
-
-    With :math:`\hat H = \log n - S / n + (m - 1) / (2n)` for each of the
-    two marginals and the joint histogram.
-    """
-    return (
-        np.log(n)
-        + (sum_xy - sum_x - sum_y) / n
-        + (cells_x + cells_y - cells_xy - 1) / (2.0 * n)
-    )
-
-
-def _one_hot(bins, n_levels, dtype):
-    """One-hot codes of bins ``0 .. n_levels-1`` (bin ``n_levels`` gets none).
-
-    Returns an array of shape (n_samples, n_features * n_levels), the
-    levels of a feature contiguous.
-    """
-    codes = np.empty(bins.shape + (n_levels,), dtype=dtype)
-    levels = np.arange(n_levels, dtype=bins.dtype)
-    np.equal(bins[:, :, None], levels, out=codes, casting="unsafe")
-    return codes.reshape(bins.shape[0], -1)
-
-
-def _mutual_info_matrix(X, Y, n_bins, *, x_constant=None, y_constant=None):
-    """Plug-in mutual information of every X unit with every Y unit.
-
-    Joint histograms of a block of X units against all Y units come from
-    one product of one-hot codes ``onehot(X_block).T @ onehot(Y)``, both
-    without their last bin: those counts follow from the marginals. The
-    products are exact in float32 (0/1 entries, integer sums below 2**24).
-    Working memory stays near ``_MI_BLOCK_BYTES`` per block; no
-    (n_x, n_y, n_bins, n_bins) array is formed.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_x)
-    Y : ndarray of shape (n_samples, n_y)
-    n_bins : int
-    x_constant, y_constant : ndarray of bool, optional
-        Units whose mutual information is set to exactly 0.
-
-    Returns
-    -------
-    mutual_info : ndarray of shape (n_x, n_y)
-        In nats, Miller-Madow corrected.
-    """
-    n = X.shape[0]
-    n_x, n_y = X.shape[1], Y.shape[1]
-    levels = n_bins - 1
-    x_bins, y_bins = _bin_units(X, n_bins), _bin_units(Y, n_bins)
-    x_counts, y_counts = _bin_counts(x_bins, n_bins), _bin_counts(y_bins, n_bins)
-    table = _xlogx_table(n)
-    sum_x, cells_x = table[x_counts].sum(axis=1), np.count_nonzero(x_counts, axis=1)
-    sum_y, cells_y = table[y_counts].sum(axis=1), np.count_nonzero(y_counts, axis=1)
-
-    dtype = np.float32 if n < 2**24 else np.float64
-    itemsize = np.dtype(dtype).itemsize
-    x_step = max(1, _MI_BLOCK_BYTES // (itemsize * levels * levels * n_y))
-    row_step = max(1, _MI_BLOCK_BYTES // (itemsize * levels * n_y))
-    y_codes = _one_hot(y_bins, levels, dtype) if row_step >= n else None
-
-    gemm = get_blas_funcs("gemm", dtype=dtype)
-
-    mutual_info = np.empty((n_x, n_y))
-    for start in range(0, n_x, x_step):
-        stop = min(start + x_step, n_x)
-        width = stop - start
-        block_bins = x_bins[:, start:stop]
-        if y_codes is not None:
-            joint = _one_hot(block_bins, levels, dtype).T @ y_codes
-        else:
-            joint = np.zeros((width * levels, n_y * levels), dtype=dtype)
-            for row in range(0, n, row_step):
-                rows = slice(row, row + row_step)
-                x_codes = _one_hot(block_bins[rows], levels, dtype)
-                # joint += x_codes.T @ y_codes, in place: BLAS accumulates
-                # into joint.T, which is Fortran-ordered.
-                gemm(
-                    1.0,
-                    _one_hot(y_bins[rows], levels, dtype).T,
-                    x_codes.T,
-                    beta=1.0,
-                    c=joint.T,
-                    trans_b=1,
-                    overwrite_c=1,
-                )
-        # joint[i, a, j, b]: samples with X unit i in bin a and Y unit j in b,
-        # for a, b below the last bin; the rest follows from the marginals.
-        joint = joint.reshape(width, levels, n_y, levels)
-        block_counts = x_counts[start:stop]
-        x_rest = block_counts[:, :levels, None] - joint.sum(axis=3).astype(np.int64)
-        y_rest = y_counts[None, :, :levels] - joint.sum(axis=1).astype(np.int64)
-        corner = block_counts[:, levels, None] - y_rest.sum(axis=2)
-        sum_xy = table[x_rest].sum(axis=1) + table[y_rest].sum(axis=2) + table[corner]
-        cells_xy = (
-            np.count_nonzero(x_rest, axis=1)
-            + np.count_nonzero(y_rest, axis=2)
-            + (corner > 0)
-        )
-        for a in range(levels):
-            counts = joint[:, a].astype(np.intp)
-            sum_xy += table[counts].sum(axis=2)
-            cells_xy += np.count_nonzero(counts, axis=2)
-        mutual_info[start:stop] = _mutual_info_from_sums(
-            n,
-            sum_x[start:stop, None],
-            cells_x[start:stop, None],
-            sum_y[None, :],
-            cells_y[None, :],
-            sum_xy,
-            cells_xy,
-        )
-    if x_constant is not None:
-        mutual_info[x_constant, :] = 0.0
-    if y_constant is not None:
-        mutual_info[:, y_constant] = 0.0
-    return mutual_info
-
-
-def _paired_mutual_info(X, Y, n_bins):
-    """Mutual information of column j of X with column j of Y, for every j.
-
-    Parameters
-    ----------
-    X, Y : ndarray of shape (n_samples, n_pairs)
-    n_bins : int
-
-    Returns
-    -------
-    mutual_info : ndarray of shape (n_pairs,)
-        In nats, Miller-Madow corrected.
-    """
-    n, n_pairs = X.shape
-    cells = n_bins * n_bins
-    x_bins, y_bins = _bin_units(X, n_bins), _bin_units(Y, n_bins)
-    x_counts, y_counts = _bin_counts(x_bins, n_bins), _bin_counts(y_bins, n_bins)
-    table = _xlogx_table(n)
-    mutual_info = np.empty(n_pairs)
-    step = max(1, _MI_BLOCK_BYTES // (8 * max(n, cells)))
-    for start in range(0, n_pairs, step):
-        stop = min(start + step, n_pairs)
-        codes = x_bins[:, start:stop].astype(np.intp) * n_bins + y_bins[:, start:stop]
-        codes += np.arange(stop - start) * cells
-        joint = np.bincount(codes.ravel(), minlength=(stop - start) * cells)
-        joint = joint.reshape(stop - start, cells)
-        xc, yc = x_counts[start:stop], y_counts[start:stop]
-        mutual_info[start:stop] = _mutual_info_from_sums(
-            n,
-            table[xc].sum(axis=1),
-            np.count_nonzero(xc, axis=1),
-            table[yc].sum(axis=1),
-            np.count_nonzero(yc, axis=1),
-            table[joint].sum(axis=1),
-            np.count_nonzero(joint, axis=1),
-        )
-    return mutual_info
 
 
 # ---------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 import itertools
 import pickle
-import tracemalloc
 import warnings
 
 import numpy as np
@@ -13,8 +12,8 @@ from sklearn.metrics import adjusted_rand_score, mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
-import skrep._matching as matching_module
 from skrep import UnitMatcher, match_groups
+from skrep._core.mutual_info import bin_units
 
 METHODS = ["matching", "semi-matching"]
 
@@ -305,33 +304,6 @@ def relu_with_zeros(rng, n_samples, n_zeros):
     return values
 
 
-@pytest.mark.parametrize("n_bins", [10, 4])
-def test_bins_are_equal_mass_with_a_zero_bin(seed, n_bins):
-    rng = np.random.RandomState(seed)
-    n = 720  # divisible by 10, 9, 4 and 3
-    relu = relu_with_zeros(rng, n, n - 360)
-    signed = rng.randn(n)
-    positive = rng.exponential(size=n)
-    X = np.column_stack([relu, signed, positive])
-    bins = matching_module._bin_units(X, n_bins)
-    for j in range(3):
-        assert_array_equal(bins[:, j], reference_bins(X[:, j], n_bins))
-    assert_array_equal(bins[:, 0] == 0, relu == 0)
-    assert_array_equal(
-        np.bincount(bins[:, 0])[1:],
-        np.full(n_bins - 1, 360 // 9 if n_bins == 10 else 120),
-    )
-    assert_array_equal(np.bincount(bins[:, 1]), np.full(n_bins, n // n_bins))
-
-
-def test_bins_keep_ties_together():
-    column = np.repeat([0.0, 1.0, 2.0, 3.0], [50, 30, 15, 5])
-    bins = matching_module._bin_units(column[:, None], 10)[:, 0]
-    for value in np.unique(column):
-        assert np.unique(bins[column == value]).size == 1
-    assert np.all(np.diff(bins[np.argsort(column, kind="stable")]) >= 0)
-
-
 @pytest.mark.parametrize("n_bins", [10, 3])
 def test_mutual_info_matches_reference(seed, n_bins):
     rng = np.random.RandomState(seed)
@@ -359,19 +331,6 @@ def test_mutual_info_matches_reference(seed, n_bins):
     assert_allclose(matcher.mutual_info_, expected, rtol=0, atol=1e-12)
 
 
-def test_mutual_info_blocked_paths_agree(monkeypatch):
-    rng = np.random.RandomState(3)
-    X = np.maximum(rng.randn(301, 9), 0)
-    Y = np.maximum(X[:, ::-1] @ rng.randn(9, 7) + rng.randn(301, 7), 0)
-    whole = matching_module._mutual_info_matrix(X, Y, 10)
-    # Tiny budget: one X unit per block, one row per one-hot block.
-    monkeypatch.setattr(matching_module, "_MI_BLOCK_BYTES", 100)
-    blocked = matching_module._mutual_info_matrix(X, Y, 10)
-    assert_allclose(blocked, whole, rtol=0, atol=1e-13)
-    paired = matching_module._paired_mutual_info(X[:, :7], Y, 10)
-    assert_allclose(paired, np.diag(whole[:7]), rtol=0, atol=1e-13)
-
-
 def test_mutual_info_of_independent_units_is_near_zero(seed):
     rng = np.random.RandomState(seed)
     n = 20000
@@ -381,8 +340,8 @@ def test_mutual_info_of_independent_units_is_near_zero(seed):
     # Miller-Madow removes the plug-in bias (about (10-1)**2 / (2n) = 0.002).
     assert np.abs(mutual_info).max() < 0.003
     assert abs(mutual_info.mean()) < 2e-4
-    x_bins = matching_module._bin_units(X, 10)
-    y_bins = matching_module._bin_units(Y, 10)
+    x_bins = bin_units(X, 10)
+    y_bins = bin_units(Y, 10)
     plug_in = np.mean(
         [
             mutual_info_score(x_bins[:, i], y_bins[:, j])
@@ -428,26 +387,6 @@ def test_mutual_info_finds_nonlinear_partners(seed):
     assert by_mi.match_similarity_.min() > 1.0
 
 
-def test_mutual_info_never_forms_the_four_way_tensor(monkeypatch):
-    rng = np.random.RandomState(0)
-    n, width, n_bins = 500, 200, 10
-    X = np.maximum(rng.randn(n, width), 0.0)
-    Y = np.maximum(rng.randn(n, width), 0.0)
-    budget = 2**20
-    monkeypatch.setattr(matching_module, "_MI_BLOCK_BYTES", budget)
-    tracemalloc.start()
-    try:
-        mutual_info = matching_module._mutual_info_matrix(X, Y, n_bins)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert mutual_info.shape == (width, width)
-    four_way = width * width * n_bins * n_bins * 8  # 32 MB in float64
-    # A few blocks of the budget, plus the (width, width) result and the
-    # (n, width) bins: far below the four-way tensor.
-    assert peak < 6 * budget < four_way / 5
-
-
 # --------------------------------------------------------------------------
 # Held-out scoring and the scikit-learn workflow.
 # --------------------------------------------------------------------------
@@ -472,8 +411,8 @@ def test_mutual_info_score_on_held_out_data(seed):
     X, Y, _ = permuted_copy(seed, n_samples=1500, relu=True, noise=0.5)
     matcher = UnitMatcher(metric="mutual_info").fit(X[:1000], Y[:1000])
     Xt, Yt = X[1000:], Y[1000:]
-    x_bins = matching_module._bin_units(Xt, 10)
-    y_bins = matching_module._bin_units(Yt, 10)
+    x_bins = bin_units(Xt, 10)
+    y_bins = bin_units(Yt, 10)
     expected = np.mean(
         [
             reference_mutual_info(x_bins[:, matcher.match_[j]], y_bins[:, j])
