@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -23,19 +22,20 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skrep._core.cca import cca_from_moments, fit_cca, needs_accurate_route, tied_groups
 from skrep._core.correlation import column_correlations, unit_stats
 from skrep._core.moments import Moments
-from skrep.base import SkrepTags, TwoViewMixin, both_views
+from skrep.base import SkrepTags, StreamingMixin, both_views
 from skrep.exceptions import (
     DeadUnitWarning,
     InSampleBiasWarning,
     PrecisionWarning,
     TiedCorrelationsWarning,
+    warn,
 )
 
 __all__ = ["PWCCA", "SVCCA", "pwcca", "svcca"]
 
 
 class _BaseCCA(
-    TwoViewMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    StreamingMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
     """Shared fit / transform / score of the CCA family.
 
@@ -126,13 +126,12 @@ class _BaseCCA(
         result = cca_from_moments(accumulator, **self._cca_params())
         self._set_result(result, accumulator.n_features_x, accumulator.n_features_y)
         if needs_accurate_route(result):
-            warnings.warn(
+            warn(
                 "Some kept directions are so weak (singular value below 1e-4 "
                 "of the largest) that the streamed moments may have lost digits "
                 "for them; fit on all rows at once (algorithm='auto' or 'svd'), "
                 "or lower svd_components.",
                 PrecisionWarning,
-                stacklevel=4,
             )
         self._warn_degenerate(None, None, moments=accumulator)
 
@@ -174,7 +173,7 @@ class _BaseCCA(
                     dead = (unit_stats(X)[2], unit_stats(Y)[2])
             n_dead = int(np.count_nonzero(dead[i]))
             n_null = spanned - ranks[i]
-            warnings.warn(
+            warn(
                 f"{name} has {n_null} null direction(s): {n_dead} constant (dead) "
                 f"unit(s) and {max(n_null - n_dead, 0)} duplicate or collinear "
                 "unit direction(s). They carry no information and were dropped "
@@ -182,11 +181,10 @@ class _BaseCCA(
                 f"{ranks[i]} direction(s) and {self.n_components_} canonical "
                 "pair(s) are formed.",
                 DeadUnitWarning,
-                stacklevel=4,
             )
         excess = self.x_n_directions_ + self.y_n_directions_ - (n - 1)
         if excess > 0:
-            warnings.warn(
+            warn(
                 f"More units than samples: {self.x_n_directions_} + "
                 f"{self.y_n_directions_} kept directions exceed the "
                 f"{n - 1} dimensions that {n} centred samples span, so at least "
@@ -194,7 +192,6 @@ class _BaseCCA(
                 "correlation(s) are trivially 1. Score held-out data (score on "
                 "a test split, or cross_val_score) for a meaningful similarity.",
                 InSampleBiasWarning,
-                stacklevel=4,
             )
         self._warn_ties()
 
@@ -235,11 +232,10 @@ class _BaseCCA(
         correlations, constant = column_correlations(U, V)
         n_constant = int(np.count_nonzero(constant))
         if n_constant:
-            warnings.warn(
+            warn(
                 f"{n_constant} canonical variate(s) are constant (dead) on this "
                 "data; their correlation counts as 0.",
                 DeadUnitWarning,
-                stacklevel=3,
             )
         return self._similarity(correlations, U, V, X, Y)
 
@@ -466,8 +462,8 @@ class PWCCA(_BaseCCA):
 
     Invariant to invertible linear maps and shifts of Y, and to shifts,
     isotropic scaling (one factor for every unit) and permutations of X's
-    units; not to per-unit scaling of X (0.82105 against 0.81800 in
-    ``tests/test_cca.py``) nor to rotations of X: the weights sum
+    units; neither to per-unit scaling of X nor to rotations of X (the
+    tests show both moving the value): the weights sum
     :math:`|\langle h_i, x_j \rangle|` over X's units. When canonical
     correlations are tied (many are exactly 1 when the units approach the
     samples), the directions within a tied group are not unique and the
@@ -541,7 +537,7 @@ class PWCCA(_BaseCCA):
     def _warn_ties(self):
         n_tied, n_groups = tied_groups(self.canonical_correlations_)
         if n_tied and n_groups > 1:
-            warnings.warn(
+            warn(
                 f"{n_tied} canonical correlations are tied (equal within 1e-9; "
                 "with more units than samples many are exactly 1): the "
                 "directions of a tied group are not unique, and PWCCA's weights "
@@ -549,7 +545,6 @@ class PWCCA(_BaseCCA):
                 "(algorithm_). Score held-out data, or reduce the units with "
                 "svd_components.",
                 TiedCorrelationsWarning,
-                stacklevel=5,
             )
 
     def _similarity(self, correlations, U, V, X, Y):

@@ -9,16 +9,9 @@ small matrices alone, never from the data again.
 
 from __future__ import annotations
 
-import functools
-import warnings
-from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.linalg
-import scipy.linalg.lapack
-from joblib import Parallel, delayed, effective_n_jobs
-from scipy.linalg.blas import dger
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import check_cv
@@ -26,15 +19,17 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skrep._linalg import _block_rows, standardize_stats
-from skrep._validation import check_second_view, validate_views
-
-try:  # scikit-learn's compiled Gram coordinate descent (private API).
-    from sklearn.linear_model._cd_fast import (
-        enet_coordinate_descent_gram as _sklearn_cd_gram,
-    )
-except ImportError:  # pragma: no cover - depends on the scikit-learn version
-    _sklearn_cd_gram = None
+from skrep._core.lasso import (
+    RANK_TOL,
+    heldout_problem,
+    lasso_gram,
+    least_squares,
+    problem_from_moments,
+    unit_losses,
+)
+from skrep._core.moments import Moments
+from skrep.base import SkrepTags, StreamingMixin, TwoViewMixin, both_views
+from skrep.exceptions import DeadUnitWarning, warn
 
 __all__ = ["SparseLayerPredictor", "SparseLayerPredictorCV"]
 
@@ -42,351 +37,20 @@ __all__ = ["SparseLayerPredictor", "SparseLayerPredictorCV"]
 PAPER_DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
 #: With ``decay=0`` (least squares), directions of standardised X whose
-#: singular value is below this fraction of the largest are null (constant,
-#: duplicate or collinear units, or more units than samples): the
-#: minimum-norm solution ignores them.
-LSTSQ_RCOND = 1e-6
+#: singular value is below this fraction of the largest are null: the
+#: minimum-norm solution ignores them (the core's one rank rule).
+LSTSQ_RCOND = RANK_TOL
 
 CODE_TYPES = ("none", "local", "slightly distributed", "fully distributed")
-
-
-# --------------------------------------------------------------------------
-# Numerics: standardisation, moments and the solvers (plain NumPy arrays).
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class _Problem:
-    """One standardised prediction problem, reduced to its moments.
-
-    ``gram = Xs.T @ Xs / n``, ``xy = Xs.T @ Ys / n`` and
-    ``yy = (Ys ** 2).mean(axis=0)`` with ``Xs``, ``Ys`` the standardised
-    views; constant units are exactly zero in them.
-    """
-
-    x_mean: np.ndarray
-    x_scale: np.ndarray
-    x_constant: np.ndarray
-    y_mean: np.ndarray
-    y_scale: np.ndarray
-    y_constant: np.ndarray
-    gram: np.ndarray
-    xy: np.ndarray
-    yy: np.ndarray
-    n_samples: int
-
-
-def _factor(scale, constant):
-    """Multipliers that standardise: 1 / scale, and 0 for constant units."""
-    return np.where(constant, 0.0, 1.0 / scale)
-
-
-def _standardized_moments(X, Y, x_mean, x_factor, y_mean, y_factor):
-    """Normalised cross-products of ``(X - x_mean) * x_factor`` and of Y's.
-
-    One blocked pass over the rows, accumulated in float64.
-
-    Returns
-    -------
-    gram : ndarray of shape (n_units_x, n_units_x)
-    xy : ndarray of shape (n_units_x, n_units_y)
-    yy : ndarray of shape (n_units_y,)
-        Mean square of each standardised Y unit.
-    """
-    n, p = X.shape
-    q = Y.shape[1]
-    gram = np.zeros((p, p))
-    xy = np.zeros((p, q))
-    yy = np.zeros(q)
-    step = _block_rows(p + q)
-    for start in range(0, n, step):
-        xb = np.subtract(X[start : start + step], x_mean, dtype=np.float64)
-        xb *= x_factor
-        yb = np.subtract(Y[start : start + step], y_mean, dtype=np.float64)
-        yb *= y_factor
-        gram += xb.T @ xb
-        xy += xb.T @ yb
-        yy += np.einsum("ij,ij->j", yb, yb)
-    gram = 0.5 * (gram + gram.T)
-    return gram / n, xy / n, yy / n
-
-
-def _standardize(X, Y):
-    """Statistics of both views and the moments of the standardised problem.
-
-    A constant Y unit keeps its exact value as its mean, so that its
-    prediction (the intercept) reproduces it exactly.
-    """
-    x_mean, x_scale, x_constant = standardize_stats(X)
-    y_mean, y_scale, y_constant = standardize_stats(Y)
-    for j in np.flatnonzero(y_constant):
-        column = Y[:, j]
-        if np.all(column == column[0]):
-            y_mean[j] = column[0]
-    gram, xy, yy = _standardized_moments(
-        X,
-        Y,
-        x_mean,
-        _factor(x_scale, x_constant),
-        y_mean,
-        _factor(y_scale, y_constant),
-    )
-    return _Problem(
-        x_mean, x_scale, x_constant, y_mean, y_scale, y_constant, gram, xy, yy,
-        X.shape[0],
-    )  # fmt: skip
-
-
-def _heldout_moments(problem, X, Y):
-    """Moments of held-out rows, standardised with the fitted statistics.
-
-    X units constant in the fit are zero (their weight is zero); Y units
-    constant in the fit are compared in raw units (their scale is 1), as in
-    :meth:`SparseLayerPredictor.prediction_loss`.
-    """
-    return _standardized_moments(
-        X,
-        Y,
-        problem.x_mean,
-        _factor(problem.x_scale, problem.x_constant),
-        problem.y_mean,
-        1.0 / problem.y_scale,
-    )
-
-
-def _unit_losses(gram, xy, yy, W):
-    """Per Y unit, half the mean squared error of ``Xs @ W`` against ``Ys``.
-
-    ``0.5 * (yy - 2 xy.w + w.G.w)`` from the moments; clipped at 0 against
-    round-off.
-    """
-    fitted = np.einsum("ij,ij->j", W, gram @ W)
-    cross = np.einsum("ij,ij->j", W, xy)
-    return np.maximum(0.5 * (yy - 2.0 * cross + fitted), 0.0)
-
-
-def _least_squares(gram, xy):
-    """Minimum-norm least squares from the moments (``decay = 0``).
-
-    A Cholesky solve when the Gram of the non-constant inputs is safely
-    positive definite (LAPACK's condition estimate above ``LSTSQ_RCOND``
-    squared, with a margin), else an eigendecomposition in which directions
-    with eigenvalue below ``LSTSQ_RCOND ** 2`` times the largest (singular
-    value below ``LSTSQ_RCOND`` times the largest) are null.
-    """
-    W = np.zeros_like(xy)
-    inputs = np.flatnonzero(np.diag(gram) > 0)
-    if inputs.size == 0:
-        return W
-    G = gram[np.ix_(inputs, inputs)]
-    factor, info = scipy.linalg.lapack.dpotrf(G, lower=True)
-    if info == 0:
-        rcond, info = scipy.linalg.lapack.dpocon(
-            factor, np.abs(G).sum(axis=0).max(), uplo="L"
-        )
-        if info == 0 and rcond > 1e3 * LSTSQ_RCOND**2:
-            W[inputs] = scipy.linalg.cho_solve(
-                (factor, True), xy[inputs], check_finite=False
-            )
-            return W
-    eigenvalues, eigenvectors = scipy.linalg.eigh(G, check_finite=False)
-    keep = eigenvalues > LSTSQ_RCOND**2 * eigenvalues[-1]
-    basis = eigenvectors[:, keep]
-    W[inputs] = basis @ ((basis.T @ xy[inputs]) / eigenvalues[keep, None])
-    return W
-
-
-def _duality_gaps(gram, xy, yy, alpha, W, residual):
-    """Lasso duality gap of each column of W, in scikit-learn's formulation.
-
-    ``residual`` is ``xy - gram @ W`` (X.T times the residual, over n).
-    """
-    fitted = np.einsum("ij,ij->j", W, xy - residual)
-    cross = np.einsum("ij,ij->j", W, xy)
-    residual_norm2 = yy - 2.0 * cross + fitted
-    dual_norm = np.max(np.abs(residual), axis=0, initial=0.0)
-    scale = np.ones_like(dual_norm)
-    over = dual_norm > alpha
-    scale[over] = alpha / dual_norm[over]
-    primal = 0.5 * residual_norm2 + alpha * np.abs(W).sum(axis=0)
-    dual = -0.5 * scale**2 * residual_norm2 + scale * (yy - cross)
-    return primal - dual
-
-
-def _lasso_numpy(gram, xy, yy, alpha, W, tol, max_iter):
-    """Cyclic coordinate descent on the Gram, vectorised over targets.
-
-    Each coordinate update moves that input's weight for every target still
-    running (one rank-one BLAS update of ``X.T @ residual``). A target stops
-    once its duality gap is at most ``tol * yy`` (scikit-learn's rule);
-    converged targets leave the working arrays.
-
-    Returns
-    -------
-    W : ndarray of shape (n_units_x, n_targets)
-    n_iter : ndarray of int, shape (n_targets,)
-    converged : ndarray of bool, shape (n_targets,)
-    """
-    n_targets = xy.shape[1]
-    W = np.array(W, dtype=np.float64, order="C")
-    n_iter = np.zeros(n_targets, dtype=np.intp)
-    converged = np.zeros(n_targets, dtype=bool)
-    diag = np.diag(gram).copy()
-    inputs = diag > 0
-    running = np.arange(n_targets)
-    Wr, xyr, yyr = W, xy, yy
-    residual = xyr - gram @ Wr
-    gaps = _duality_gaps(gram, xyr, yyr, alpha, Wr, residual)
-    done = gaps <= tol * yyr
-    for iteration in range(1, max_iter + 1):
-        if done.any():
-            W[:, running[done]] = Wr[:, done]
-            converged[running[done]] = True
-            keep = ~done
-            running = running[keep]
-            if running.size == 0:
-                break
-            Wr = np.ascontiguousarray(Wr[:, keep])
-            residual = np.ascontiguousarray(residual[:, keep])
-            xyr, yyr = xyr[:, keep], yyr[keep]
-        step_max = np.zeros(running.size)
-        weight_max = np.zeros(running.size)
-        candidates = np.flatnonzero(
-            inputs & ((Wr != 0).any(axis=1) | (np.abs(residual) > alpha).any(axis=1))
-        )
-        for k in candidates:
-            old = Wr[k]
-            z = residual[k] + diag[k] * old
-            new = np.sign(z) * np.maximum(np.abs(z) - alpha, 0.0) / diag[k]
-            step = new - old
-            if step.any():
-                # residual -= outer(gram[:, k], step), in place (gram symmetric).
-                residual = dger(-1.0, step, gram[k], a=residual.T, overwrite_a=True).T
-                np.maximum(step_max, np.abs(step), out=step_max)
-                Wr[k] = new
-            np.maximum(weight_max, np.abs(new), out=weight_max)
-        n_iter[running] = iteration
-        check = (weight_max == 0) | (step_max <= tol * weight_max)
-        if iteration == max_iter:
-            check[:] = True
-        done = np.zeros(running.size, dtype=bool)
-        if check.any():
-            residual = np.ascontiguousarray(xyr - gram @ Wr)  # drop round-off
-            gaps = _duality_gaps(gram, xyr, yyr, alpha, Wr, residual)
-            done = check & (gaps <= tol * yyr)
-    else:
-        W[:, running[done]] = Wr[:, done]
-        converged[running[done]] = True
-        W[:, running[~done]] = Wr[:, ~done]
-    return W, n_iter, converged
-
-
-def _lasso_sklearn(gram, xy, yy, alpha, W, tol, max_iter):
-    """Per-target Gram coordinate descent with scikit-learn's compiled solver.
-
-    Same contract as :func:`_lasso_numpy`. Runs without the GIL, so threads
-    run targets in parallel. The solver's own ConvergenceWarning is left to
-    the caller (see :func:`_lasso_gram`).
-    """
-    gram = np.ascontiguousarray(gram)
-    WT = np.array(W.T, dtype=np.float64, order="C")
-    xyT = np.ascontiguousarray(xy.T)
-    n_iter = np.zeros(xy.shape[1], dtype=np.intp)
-    converged = np.zeros(xy.shape[1], dtype=bool)
-    rng = np.random.RandomState(0)  # unused: cyclic coordinate order
-    for j in range(xy.shape[1]):
-        w, gap, scaled_tol, iterations = _sklearn_cd_gram(
-            WT[j], alpha, 0.0, gram, xyT[j], np.array([np.sqrt(yy[j])]),
-            max_iter, tol, rng, False, False,
-        )  # fmt: skip
-        WT[j] = w
-        n_iter[j] = iterations
-        converged[j] = gap <= scaled_tol
-    return WT.T, n_iter, converged
-
-
-@functools.cache
-def _sklearn_solver_works():
-    """Whether scikit-learn's private solver exists and solves a known case.
-
-    Lasso with ``gram = I``, ``xy = (2, 0.5)`` and ``alpha = 1``: the
-    solution is the soft-thresholded ``xy``, ``(1, 0)``.
-    """
-    if _sklearn_cd_gram is None:
-        return False
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            W, _, converged = _lasso_sklearn(
-                np.eye(2), np.array([[2.0], [0.5]]), np.array([4.25]), 1.0,
-                np.zeros((2, 1)), 1e-10, 100,
-            )  # fmt: skip
-    except Exception:  # any incompatibility means: do not use it
-        return False
-    return bool(converged[0]) and np.allclose(W[:, 0], [1.0, 0.0], atol=1e-8)
-
-
-def _lasso_gram(gram, xy, yy, alpha, W, *, tol, max_iter, n_jobs, solver="auto"):
-    """Lasso for every Y unit from the moments, warm-started at W.
-
-    Minimises, per column w of W,
-    ``0.5 * (yy - 2 xy.w + w.gram.w) + alpha * |w|_1``.
-
-    Parameters
-    ----------
-    gram, xy, yy : ndarray
-        Moments of the standardised problem (see :class:`_Problem`).
-    alpha : float
-        L1 penalty, > 0.
-    W : ndarray of shape (n_units_x, n_units_y)
-        Starting weights (not modified).
-    tol, max_iter : float, int
-        Stop a unit when its duality gap is at most ``tol * yy``, or after
-        ``max_iter`` sweeps.
-    n_jobs : int or None
-        Threads over chunks of Y units.
-    solver : {"auto", "sklearn", "numpy"}
-        "auto" uses scikit-learn's compiled solver when it is available and
-        works, else the NumPy one.
-
-    Returns
-    -------
-    W : ndarray of shape (n_units_x, n_units_y)
-    n_iter : ndarray of int, shape (n_units_y,)
-    converged : ndarray of bool, shape (n_units_y,)
-    """
-    if solver == "auto":
-        solver = "sklearn" if _sklearn_solver_works() else "numpy"
-    solve = _lasso_sklearn if solver == "sklearn" else _lasso_numpy
-    q = xy.shape[1]
-    n_chunks = min(effective_n_jobs(n_jobs), q)
-    with warnings.catch_warnings():
-        # Non-convergence is reported once, by the estimator.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        if n_chunks <= 1:
-            return solve(gram, xy, yy, alpha, W, tol, max_iter)
-        chunks = np.array_split(np.arange(q), n_chunks)
-        results = Parallel(n_jobs=n_chunks, prefer="threads")(
-            delayed(solve)(gram, xy[:, idx], yy[idx], alpha, W[:, idx], tol, max_iter)
-            for idx in chunks
-        )
-    W_out = np.empty_like(xy)
-    n_iter = np.empty(q, dtype=np.intp)
-    converged = np.empty(q, dtype=bool)
-    for idx, (W_chunk, n_iter_chunk, converged_chunk) in zip(chunks, results):
-        W_out[:, idx] = W_chunk
-        n_iter[idx] = n_iter_chunk
-        converged[idx] = converged_chunk
-    return W_out, n_iter, converged
 
 
 def _solve(problem, decay, W, *, tol, max_iter, n_jobs):
     """Weights of one decay: least squares at 0, else the Lasso path step."""
     q = problem.xy.shape[1]
     if decay == 0:
-        W = _least_squares(problem.gram, problem.xy)
+        W = least_squares(problem.gram, problem.xy)
         return W, np.ones(q, dtype=np.intp), np.ones(q, dtype=bool)
-    return _lasso_gram(
+    return lasso_gram(
         problem.gram, problem.xy, problem.yy, decay * q, W,
         tol=tol, max_iter=max_iter, n_jobs=n_jobs,
     )  # fmt: skip
@@ -415,7 +79,7 @@ def _code_types(n_main, max_slightly_distributed):
 # --------------------------------------------------------------------------
 
 
-class _BaseSparsePredictor(RegressorMixin, BaseEstimator):
+class _BaseSparsePredictor(TwoViewMixin, RegressorMixin, BaseEstimator):
     """Shared fit machinery, prediction and diagnostics."""
 
     _parameter_constraints: dict = {
@@ -426,44 +90,50 @@ class _BaseSparsePredictor(RegressorMixin, BaseEstimator):
         "max_slightly_distributed": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        return tags
-
-    def _validate_fit_data(self, X, y):
-        X, Y, self._y_is_1d = validate_views(
-            self, X, y, dtype=np.float64, return_1d=True
+    def __skrep_tags__(self):
+        # Standardisation makes shifts and positive scalings of units exact
+        # invariances; each Y unit is its own problem, so Y's units permute.
+        invariances = both_views("shift", "unit_scaling", "isotropic_scaling")
+        invariances |= {"unit_permutation_y"}
+        if getattr(self, "decay", None) == 0:
+            # Least squares predicts from the span of X, whatever its basis.
+            invariances |= {"unit_permutation_x", "invertible_linear_x"}
+        return SkrepTags(
+            maximum=1.0 if getattr(self, "decay", None) == 0 else None,
+            invariances=frozenset(invariances),
+            streaming=hasattr(self, "partial_fit"),
         )
-        return X, Y
+
+    def _problem(self, X, Y):
+        """Standardise these rows through their moments."""
+        return problem_from_moments(
+            Moments(X.shape[1], Y.shape[1], track_range=True).update(X, Y)
+        )
 
     def _warn_constant(self, problem, stacklevel=3):
         n_x = int(np.count_nonzero(problem.x_constant))
         n_y = int(np.count_nonzero(problem.y_constant))
         if n_x or n_y:
-            warnings.warn(
+            warn(
                 f"X has {n_x} and Y has {n_y} constant (dead) unit(s). A "
                 "constant X unit gets zero weight; a constant Y unit is "
                 "predicted exactly by its constant value, with zero weights "
                 "(prediction loss 0 on the fitted data).",
-                UserWarning,
-                stacklevel=stacklevel,
+                DeadUnitWarning,
             )
 
     def _set_fitted(self, problem, W, decay, n_iter, converged):
         """Store the weights in both unit systems and the diagnostics."""
         if not converged.all():
-            warnings.warn(
+            warn(
                 f"Coordinate descent did not converge for "
                 f"{int(np.count_nonzero(~converged))} of {converged.size} Y "
                 f"unit(s) with decay={decay:g}: the duality gap is above tol "
                 f"after max_iter={self.max_iter} sweeps. Increase max_iter, "
                 "increase tol or use a larger decay.",
                 ConvergenceWarning,
-                stacklevel=4,
             )
-        x_factor = _factor(problem.x_scale, problem.x_constant)
+        x_factor = problem.x_factor
         self.x_mean_, self.x_scale_ = problem.x_mean, problem.x_scale
         self.y_mean_, self.y_scale_ = problem.y_mean, problem.y_scale
         self.x_constant_, self.y_constant_ = problem.x_constant, problem.y_constant
@@ -477,7 +147,7 @@ class _BaseSparsePredictor(RegressorMixin, BaseEstimator):
             self.n_main_inputs_, self.max_slightly_distributed
         )
         self.training_loss_ = float(
-            np.mean(_unit_losses(problem.gram, problem.xy, problem.yy, W))
+            np.mean(unit_losses(problem.gram, problem.xy, problem.yy, W))
         )
         if self._y_is_1d:
             self.coef_ = coef[0]
@@ -501,6 +171,7 @@ class _BaseSparsePredictor(RegressorMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples, n_units_y) or (n_samples,)
             ``X @ coef_.T + intercept_``; 1-D when `fit` got a 1-D `y`.
         """
+        self._finalize()
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return X @ self.coef_.T + self.intercept_
@@ -539,9 +210,10 @@ class _BaseSparsePredictor(RegressorMixin, BaseEstimator):
                 "multioutput must be 'uniform_average' or 'raw_values', got "
                 f"{multioutput!r}."
             )
+        self._finalize()
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        Y = check_second_view(self, y, X.shape[0], dtype=np.float64)
+        Y = self._validate_second_view(y, X.shape[0], dtype=np.float64)
         prediction = X @ self.coef_.T + self.intercept_
         residual = (prediction.reshape(Y.shape) - Y) / self.y_scale_
         losses = 0.5 * np.mean(residual**2, axis=0)
@@ -574,10 +246,15 @@ class _BaseSparsePredictor(RegressorMixin, BaseEstimator):
         score : float
             R^2 of ``self.predict(X)`` against ``y``.
         """
-        return super().score(X, y, sample_weight=sample_weight)
+        self._finalize()
+        check_is_fitted(self)
+        X, Y = self._validate_heldout(X, y)
+        if self._y_is_1d:
+            Y = Y[:, 0]
+        return RegressorMixin.score(self, X, Y, sample_weight=sample_weight)
 
 
-class SparseLayerPredictor(_BaseSparsePredictor):
+class SparseLayerPredictor(StreamingMixin, _BaseSparsePredictor):
     r"""Predict each unit of one layer from all units of another, sparsely.
 
     The "sparse prediction" of Li et al. (2016): both layers are
@@ -771,9 +448,16 @@ class SparseLayerPredictor(_BaseSparsePredictor):
         self : object
             The fitted estimator.
         """
-        X, Y = self._validate_fit_data(X, y)
-        problem = _standardize(X, Y)
-        self._warn_constant(problem, stacklevel=4)
+        self._start_fit()
+        X, Y = self._validate_views(X, y)
+        return self._fit_by_accumulating(X, Y)
+
+    def _new_accumulator(self, n_units_x, n_units_y):
+        return Moments(n_units_x, n_units_y, track_range=True)
+
+    def _fit_accumulator(self, accumulator):
+        problem = problem_from_moments(accumulator)
+        self._warn_constant(problem, stacklevel=5)
         W, n_iter, converged = _solve(
             problem,
             float(self.decay),
@@ -783,7 +467,6 @@ class SparseLayerPredictor(_BaseSparsePredictor):
             n_jobs=self.n_jobs,
         )
         self._set_fitted(problem, W, float(self.decay), n_iter, converged)
-        return self
 
 
 class SparseLayerPredictorCV(_BaseSparsePredictor):
@@ -933,11 +616,18 @@ class SparseLayerPredictorCV(_BaseSparsePredictor):
         """Check the decay grid given: sorted and unique; None for an int."""
         if isinstance(self.decays, Integral):
             return None
+        try:
+            decays = np.asarray(self.decays, dtype=np.float64)
+        except (TypeError, ValueError):
+            decays = None
+        if decays is None or decays.ndim != 1 or decays.size == 0:
+            raise ValueError(
+                "decays must be an int or a non-empty 1-D array of decays >= 0, "
+                f"got {self.decays!r}."
+            )
         decays = check_array(
-            self.decays, ensure_2d=False, dtype=np.float64, input_name="decays"
+            decays, ensure_2d=False, dtype=np.float64, input_name="decays"
         )
-        if decays.ndim != 1 or decays.size == 0:
-            raise ValueError("decays must be a non-empty 1-D array of floats.")
         if np.any(decays < 0):
             raise ValueError(f"decays must be >= 0, got {decays.tolist()}.")
         return np.unique(decays)
@@ -963,7 +653,7 @@ class SparseLayerPredictorCV(_BaseSparsePredictor):
                 max_iter=self.max_iter,
                 n_jobs=self.n_jobs,
             )
-            losses[i] = np.mean(_unit_losses(*heldout, W))
+            losses[i] = np.mean(unit_losses(*heldout, W))
             if not converged.all():
                 not_converged.append(decays[i])
         return losses, not_converged
@@ -987,9 +677,9 @@ class SparseLayerPredictorCV(_BaseSparsePredictor):
         self : object
             The fitted estimator.
         """
-        X, Y = self._validate_fit_data(X, y)
         decays = self._validated_decays()
-        problem = _standardize(X, Y)
+        X, Y = self._validate_views(X, y)
+        problem = self._problem(X, Y)
         self._warn_constant(problem, stacklevel=4)
         if decays is None:
             decays = self._automatic_decays(problem)
@@ -998,20 +688,19 @@ class SparseLayerPredictorCV(_BaseSparsePredictor):
         loss_path = np.empty((decays.size, len(splits)))
         not_converged = set()
         for fold, (train, test) in enumerate(splits):
-            fold_problem = _standardize(X[train], Y[train])
-            heldout = _heldout_moments(fold_problem, X[test], Y[test])
+            fold_problem = self._problem(X[train], Y[train])
+            heldout = heldout_problem(fold_problem, X[test], Y[test])
             loss_path[:, fold], failed = self._path_losses(
                 fold_problem, heldout, decays
             )
             not_converged.update(failed)
         if not_converged:
-            warnings.warn(
+            warn(
                 "Coordinate descent did not converge on some cross-validation "
                 "folds for decay(s) "
                 f"{', '.join(f'{d:g}' for d in sorted(not_converged))}. "
                 "Increase max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=3,
             )
         self.decays_ = decays
         self.loss_path_ = loss_path

@@ -34,7 +34,13 @@ from sklearn.base import _fit_context
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["INVARIANCES", "SkrepTags", "TwoViewMixin", "get_skrep_tags"]
+__all__ = [
+    "INVARIANCES",
+    "SkrepTags",
+    "StreamingMixin",
+    "TwoViewMixin",
+    "get_skrep_tags",
+]
 
 FLOATS = (np.float64, np.float32)
 
@@ -120,20 +126,23 @@ def _refuse_sparse(y):
 
 
 class TwoViewMixin:
-    """Tags, view validation, the score template and ``partial_fit``.
+    """Tags, view validation, the score template and lazy finalisation.
 
     Put it left of :class:`~sklearn.base.BaseEstimator`. A subclass defines
 
     - ``_new_accumulator(n_units_x, n_units_y)``: an empty accumulator with
       ``update(X, Y)`` and ``merge`` (e.g.
-      :class:`~skrep._core.moments.Moments`); a measure that cannot stream
-      raises a clear ``ValueError`` from it;
+      :class:`~skrep._core.moments.Moments`); a measure whose settings
+      cannot stream raises a clear ``ValueError`` from it;
     - ``_fit_accumulator(accumulator)``: the fitted attributes from it;
     - ``_score(X, Y)``: the similarity on validated views;
 
     and may override ``fit`` with a faster route, as long as it leaves an
     accumulator of its rows in ``_accumulator`` (so that ``partial_fit``
-    continues from it) and sets ``n_samples_seen_``.
+    continues from it) and sets ``n_samples_seen_``. A measure that cannot
+    stream at all (it needs the rows, as cross-validation does) uses this
+    mixin alone; one that can uses :class:`StreamingMixin`, which adds
+    ``partial_fit``.
     """
 
     _view_dtype = FLOATS
@@ -226,39 +235,6 @@ class TwoViewMixin:
     def _fit_accumulator(self, accumulator):
         raise NotImplementedError
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y):
-        """Add a batch of rows; the fit equals `fit` on all rows seen.
-
-        The first call starts an exact accumulator of the rows' moments and
-        fixes the number of units of each view; each call adds its rows.
-        Nothing is decomposed until a fitted attribute, ``transform``,
-        ``predict`` or ``score`` is used, so many calls cost one pass over
-        the rows and one decomposition. After `fit`, `partial_fit` continues
-        from the rows `fit` saw.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_units_x)
-            A batch of the first view's activations (one row or more).
-        y : array-like of shape (n_samples, n_units_y) or (n_samples,)
-            The same samples in the second view.
-
-        Returns
-        -------
-        self : object
-            The estimator, holding the rows seen so far.
-        """
-        first = "n_samples_seen_" not in self.__dict__
-        X, Y = self._validate_views(X, y, reset=first, ensure_min_samples=1)
-        if first:
-            self._accumulator = self._new_accumulator(X.shape[1], Y.shape[1])
-            self.n_samples_seen_ = 0
-        self._accumulator.update(X, Y)
-        self.n_samples_seen_ += X.shape[0]
-        self._mark_pending()
-        return self
-
     def _mark_pending(self):
         """Forget derived attributes; they are recomputed on first use."""
         keep = _VALIDATION_ATTRIBUTES
@@ -342,3 +318,44 @@ class TwoViewMixin:
 
     def _score(self, X, Y):
         raise NotImplementedError
+
+
+class StreamingMixin(TwoViewMixin):
+    """:class:`TwoViewMixin` plus ``partial_fit``: exact streaming over batches.
+
+    The subclass defines ``_new_accumulator`` and ``_fit_accumulator`` (see
+    :class:`TwoViewMixin`); ``fit`` may call ``_fit_by_accumulating``.
+    """
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y):
+        """Add a batch of rows; the fit equals `fit` on all rows seen.
+
+        The first call starts an exact accumulator of the rows' moments and
+        fixes the number of units of each view; each call adds its rows.
+        Nothing is decomposed until a fitted attribute, ``transform``,
+        ``predict`` or ``score`` is used, so many calls cost one pass over
+        the rows and one decomposition. After `fit`, `partial_fit` continues
+        from the rows `fit` saw.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_units_x)
+            A batch of the first view's activations (one row or more).
+        y : array-like of shape (n_samples, n_units_y) or (n_samples,)
+            The same samples in the second view.
+
+        Returns
+        -------
+        self : object
+            The estimator, holding the rows seen so far.
+        """
+        first = "n_samples_seen_" not in self.__dict__
+        X, Y = self._validate_views(X, y, reset=first, ensure_min_samples=1)
+        if first:
+            self._accumulator = self._new_accumulator(X.shape[1], Y.shape[1])
+            self.n_samples_seen_ = 0
+        self._accumulator.update(X, Y)
+        self.n_samples_seen_ += X.shape[0]
+        self._mark_pending()
+        return self

@@ -54,3 +54,34 @@ class PrecisionWarning(SkrepWarning):
 
 class BinningWarning(SkrepWarning):
     """Histogram bins are too many for the samples: mutual information is biased."""
+
+
+def warn(message, category):
+    """Issue a warning attributed to the user's line, not skrep's.
+
+    The stack level is that of the first frame outside skrep and
+    scikit-learn, so a warning from a fit deep inside ``partial_fit``'s lazy
+    finalisation, a ``Pipeline`` or ``cross_val_score`` points at the user's
+    call.
+
+    Parameters
+    ----------
+    message : str
+        The warning text.
+    category : type
+        A :class:`SkrepWarning` subclass (or any Warning class).
+    """
+    import sys
+    import warnings
+
+    # Level 1 is this function, 2 its caller, and so on.
+    frame, level = sys._getframe(1), 2
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(("skrep.", "sklearn.", "joblib.")) and module not in (
+            "skrep",
+            "contextlib",
+        ):
+            break
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

@@ -16,14 +16,10 @@ from sklearn.preprocessing import StandardScaler
 
 from conftest import make_views
 from skrep import PWCCA, SVCCA, pwcca, svcca
-from skrep._linalg import (
-    MOMENTS_MIN_RATIO,
-    Moments,
-    cca_from_moments,
-    column_correlations,
-    fit_cca,
-    n_directions_to_keep,
-)
+from skrep._core.cca import MOMENTS_MIN_RATIO, cca_from_moments, fit_cca
+from skrep._core.correlation import column_correlations
+from skrep._core.moments import Moments
+from skrep._core.spectral import n_directions_to_keep
 
 # --------------------------------------------------------------------------
 # Independent reference formulas (textbook CCA, the papers' PWCCA)
@@ -178,6 +174,9 @@ def test_pwcca_invariances(seed):
     # changes them (the paper's definition is not rotation invariant in X)
     Q = ortho_group.rvs(A.shape[1], random_state=rng)
     assert pwcca(A @ Q, B) != pytest.approx(base, abs=1e-6)
+    # nor is it invariant to per-unit scaling of X (only to one factor)
+    factors = rng.uniform(0.2, 5.0, A.shape[1])
+    assert pwcca(A * factors, B) != pytest.approx(base, abs=1e-6)
 
 
 def test_unit_and_sample_permutation_invariance(seed):
@@ -473,16 +472,16 @@ def test_moments_streaming_equals_one_pass(seed):
     np.testing.assert_allclose(cxy, Ac.T @ Bc, atol=1e-8)
     np.testing.assert_allclose(cyy, Bc.T @ Bc, atol=1e-8)
     result = cca_from_moments(stream, x_components=0.99, y_components=0.99)
-    direct = fit_cca(A, B, x_components=0.99, y_components=0.99)
+    direct, _ = fit_cca(A, B, x_components=0.99, y_components=0.99)
     np.testing.assert_allclose(result.correlations, direct.correlations, atol=1e-10)
 
 
 def test_column_correlations_constant_is_zero():
     U = np.array([[1.0, 2.0], [2.0, 2.0], [3.0, 2.0]])
     V = np.array([[2.0, 1.0], [4.0, 0.0], [6.0, 5.0]])
-    corr, n_constant = column_correlations(U, V)
+    corr, constant = column_correlations(U, V)
     np.testing.assert_allclose(corr, [1.0, 0.0], atol=1e-15)
-    assert n_constant == 1
+    assert constant.tolist() == [False, True]
 
 
 # --------------------------------------------------------------------------

@@ -20,12 +20,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skrep import SparseLayerPredictor, SparseLayerPredictorCV
-from skrep._sparse import (
-    PAPER_DECAYS,
-    _lasso_gram,
-    _sklearn_solver_works,
-    _standardize,
-)
+from skrep._core.lasso import _sklearn_solver_works, lasso_gram, problem_from_moments
+from skrep._core.moments import Moments
+from skrep._sparse import PAPER_DECAYS
+
+
+def _standardize(X, Y):
+    """The standardised problem of (X, Y), through the core's moments."""
+    moments = Moments(X.shape[1], Y.shape[1], track_range=True).update(X, Y)
+    return problem_from_moments(moments)
 
 
 def standardized(A):
@@ -215,10 +218,10 @@ def test_numpy_and_compiled_solvers_agree(seed, alpha):
     args = (problem.gram, problem.xy, problem.yy, alpha)
     rng = np.random.RandomState(seed)
     for start in (np.zeros_like(problem.xy), 0.3 * rng.randn(*problem.xy.shape)):
-        compiled = _lasso_gram(
+        compiled = lasso_gram(
             *args, start, tol=1e-12, max_iter=100_000, n_jobs=None, solver="sklearn"
         )
-        numpy = _lasso_gram(
+        numpy = lasso_gram(
             *args, start, tol=1e-12, max_iter=100_000, n_jobs=2, solver="numpy"
         )
         assert_allclose(numpy[0], compiled[0], atol=1e-8)
@@ -228,7 +231,7 @@ def test_numpy_and_compiled_solvers_agree(seed, alpha):
 def test_numpy_fallback_equals_sklearn_lasso(monkeypatch):
     import skrep._sparse
 
-    monkeypatch.setattr(skrep._sparse, "_sklearn_solver_works", lambda: False)
+    monkeypatch.setattr(skrep._core.lasso, "_sklearn_solver_works", lambda: False)
     X, Y, _ = sparse_truth(6, n_samples=80)
     q = Y.shape[1]
     Xs, Ys = standardized(X), standardized(Y)

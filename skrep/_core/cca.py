@@ -187,10 +187,11 @@ def _raw_covariances(X, Y):
     :func:`needs_accurate_route` takes into account.
     """
     n = X.shape[0]
-    mean_x, mean_y = X.mean(axis=0), Y.mean(axis=0)
-    cxx = X.T @ X - n * np.outer(mean_x, mean_x)
-    cyy = Y.T @ Y - n * np.outer(mean_y, mean_y)
-    cxy = X.T @ Y - n * np.outer(mean_x, mean_y)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean_x, mean_y = X.mean(axis=0), Y.mean(axis=0)
+        cxx = X.T @ X - n * np.outer(mean_x, mean_x)
+        cyy = Y.T @ Y - n * np.outer(mean_y, mean_y)
+        cxy = X.T @ Y - n * np.outer(mean_x, mean_y)
     check_finite_products(cxx, cyy, cxy)
     return mean_x, mean_y, 0.5 * (cxx + cxx.T), 0.5 * (cyy + cyy.T), cxy
 

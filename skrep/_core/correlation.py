@@ -49,9 +49,10 @@ def unit_stats(X):
     mean = X.mean(axis=0, dtype=np.float64)
     squares = np.zeros(X.shape[1])
     step = block_rows(X.shape[1])
-    for start in range(0, X.shape[0], step):
-        block = np.subtract(X[start : start + step], mean, dtype=np.float64)
-        squares += np.einsum("ij,ij->j", block, block)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, X.shape[0], step):
+            block = np.subtract(X[start : start + step], mean, dtype=np.float64)
+            squares += np.einsum("ij,ij->j", block, block)
     check_finite_products(squares)
     variance = squares / X.shape[0]
     return mean, np.sqrt(variance), constant_units(mean, variance)
@@ -85,10 +86,11 @@ def column_correlations(U, V):
     constant = constant_u | constant_v
     cross = np.zeros(U.shape[1])
     step = block_rows(2 * U.shape[1])
-    for start in range(0, U.shape[0], step):
-        ub = np.subtract(U[start : start + step], mean_u, dtype=np.float64)
-        vb = np.subtract(V[start : start + step], mean_v, dtype=np.float64)
-        cross += np.einsum("ij,ij->j", ub, vb)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, U.shape[0], step):
+            ub = np.subtract(U[start : start + step], mean_u, dtype=np.float64)
+            vb = np.subtract(V[start : start + step], mean_v, dtype=np.float64)
+            cross += np.einsum("ij,ij->j", ub, vb)
     check_finite_products(cross)
     corr = np.zeros(U.shape[1])
     ok = ~constant

@@ -203,6 +203,10 @@ class Moments:
 
     def _batch_moments(self, X, Y):
         """Mean and centred co-moment of one batch, in float64 blocks."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._batch_moments_unchecked(X, Y)
+
+    def _batch_moments_unchecked(self, X, Y):
         n, p = X.shape[0], self.n_features_x
         views = [X] if not self.two_views else [X, Y]
         first = block_rows(self.width)
