@@ -120,12 +120,12 @@ def main(argv=None):
         )
         if units >= 2048:
             # where O(units^3) decompositions dominate, show them apart
-            from skrep._linalg import _cca_from_covariances, _raw_covariances
+            from skrep._core.cca import _raw_covariances, cca_from_covariances
 
             t_pass = best_time(lambda: _raw_covariances(X, Y), 1)
             raw = _raw_covariances(X, Y)
             t_decomp = best_time(
-                lambda: _cca_from_covariances(
+                lambda: cca_from_covariances(
                     *raw,
                     n,
                     x_components=None,

@@ -11,6 +11,7 @@ SMOKE_ARGS = {
     "bench_cca.py": ["--quick", "--repeat", "1"],
     "bench_sparse.py": ["--quick"],
     "bench_matching.py": ["--quick"],
+    "bench_streaming.py": ["--quick"],
     "bench_extractor.py": ["--n-images", "64", "--repeats", "1", "--no-memory"],
 }
 
