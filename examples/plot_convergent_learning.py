@@ -14,7 +14,7 @@ the other over many inputs, then paired the units up in two ways:
   correlation (the Hungarian algorithm).
 
 This example reproduces the analysis on scikit-learn's 8x8 digits with two
-small CNNs trained in-process (:func:`skrep.datasets.train_digits_cnn`), using
+small CNNs trained in-process (:func:`skrep.torch.train_digits_cnn`), using
 :class:`skrep.UnitMatcher`. As in the paper, every spatial position of a
 convolutional layer is one sample (``reduction="positions"``). An untrained
 network serves as the chance level.
@@ -36,9 +36,9 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from skrep import UnitMatcher
-from skrep.datasets import load_digits_images, train_digits_cnn
+from skrep.datasets import load_digits_images
 from skrep.plotting import plot_correlation_matrix
-from skrep.torch import TorchActivationExtractor
+from skrep.torch import TorchActivationExtractor, train_digits_cnn
 
 # Small networks and small matrices: one thread each for torch and BLAS is
 # fastest, most of all on a shared machine.

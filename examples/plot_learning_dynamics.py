@@ -12,7 +12,7 @@ which saves computation and, in their experiments, did not hurt (sometimes
 improved) test accuracy.
 
 This example reproduces both on scikit-learn's digits with a small CNN trained
-in-process; :func:`skrep.datasets.train_digits_cnn` calls a ``callback`` after
+in-process; :func:`skrep.torch.train_digits_cnn` calls a ``callback`` after
 every epoch (to take snapshots) and accepts a ``frozen`` schedule.
 """
 
@@ -34,8 +34,8 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from skrep import SVCCA
-from skrep.datasets import load_digits_images, train_digits_cnn
-from skrep.torch import TorchActivationExtractor
+from skrep.datasets import load_digits_images
+from skrep.torch import TorchActivationExtractor, train_digits_cnn
 
 # Small networks and small matrices: one thread each for torch and BLAS is
 # fastest, most of all on a shared machine.

@@ -37,9 +37,9 @@ from sklearn.pipeline import make_pipeline
 from threadpoolctl import threadpool_limits
 
 from skrep import SVCCA, SparseLayerPredictor, compare_layers
-from skrep.datasets import load_digits_images, train_digits_cnn
+from skrep.datasets import load_digits_images
 from skrep.plotting import plot_layer_similarity
-from skrep.torch import TorchActivationExtractor
+from skrep.torch import TorchActivationExtractor, train_digits_cnn
 
 # Small networks and small matrices: one thread each for torch and BLAS is
 # fastest, most of all on a shared machine.

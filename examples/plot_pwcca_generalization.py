@@ -40,8 +40,8 @@ from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
 from skrep import PWCCA
-from skrep.datasets import load_digits_images, train_digits_cnn
-from skrep.torch import TorchActivationExtractor
+from skrep.datasets import load_digits_images
+from skrep.torch import TorchActivationExtractor, train_digits_cnn
 
 # Small networks and small matrices: one thread each for torch and BLAS is
 # fastest, most of all on a shared machine.

@@ -34,9 +34,9 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 from threadpoolctl import threadpool_limits
 
 from skrep import SparseLayerPredictor
-from skrep.datasets import load_digits_images, train_digits_cnn
+from skrep.datasets import load_digits_images
 from skrep.plotting import plot_loss_vs_decay
-from skrep.torch import TorchActivationExtractor
+from skrep.torch import TorchActivationExtractor, train_digits_cnn
 
 # Small networks and small matrices: one thread each for torch and BLAS is
 # fastest, most of all on a shared machine.

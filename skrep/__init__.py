@@ -4,8 +4,11 @@ Estimators for the representation-similarity analyses of Convergent Learning
 (Li et al. 2016), SVCCA (Raghu et al. 2017) and PWCCA (Morcos et al. 2018).
 Rows are samples (stimuli), columns are units.
 
-``import skrep`` never imports torch: :class:`TorchActivationExtractor` is
-loaded lazily on first access.
+``import skrep`` and ``from skrep import *`` never import torch, and both work
+where torch is not installed. The PyTorch bridge lives in :mod:`skrep.torch`;
+``skrep.TorchActivationExtractor`` is a shortcut to
+:class:`skrep.torch.TorchActivationExtractor`, loaded lazily on first access
+(a module-level ``__getattr__``), and is for that reason not in ``__all__``.
 """
 
 __version__ = "0.1.0"
@@ -21,7 +24,6 @@ __all__ = [
     "SVCCA",
     "SparseLayerPredictor",
     "SparseLayerPredictorCV",
-    "TorchActivationExtractor",
     "UnitMatcher",
     "compare_layers",
     "match_groups",
@@ -29,6 +31,8 @@ __all__ = [
     "svcca",
 ]
 
+# Loaded on first access, so that importing skrep never imports torch; not in
+# __all__, so that a star import does not either.
 _LAZY = {"TorchActivationExtractor": "skrep.torch"}
 
 

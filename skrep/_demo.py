@@ -454,7 +454,7 @@ def _run_demo(output_dir, seeds, device, quick, epochs, log):
     import torch
 
     from skrep.datasets import load_digits_images
-    from skrep.torch._digits import DIGITS_LAYERS, train_digits_cnn
+    from skrep.torch import DIGITS_LAYERS, train_digits_cnn
 
     progress = _Progress(8, stream=log)
     data = load_digits_images()

@@ -1,8 +1,8 @@
 """The bundled default: scikit-learn's digits and small networks trained on them.
 
 No download happens: the images ship with scikit-learn and the networks
-are trained in-process in seconds on a CPU (training needs the ``torch``
-extra).
+are trained in-process in seconds on a CPU. Training needs the ``torch``
+extra; importing this module does not import torch.
 """
 
 from __future__ import annotations
@@ -72,10 +72,11 @@ def load_digits_images(*, test_size=0.33, random_state=0):
 def train_digits_cnn(images, labels, **params):
     """Train a small CNN on digit images (needs torch).
 
-    A thin re-export of :func:`skrep.torch._digits.train_digits_cnn`, which
-    documents the parameters (``seed``, ``width``, ``epochs``, ``callback``,
-    ``frozen``...). The architecture's layers of interest are listed in
-    ``skrep.torch._digits.DIGITS_LAYERS``.
+    The same as :func:`skrep.torch.train_digits_cnn`, which documents the
+    parameters (``seed``, ``width``, ``epochs``, ``callback``, ``frozen``...),
+    kept here beside the images. torch is imported on the first call, not with
+    this module. The network is a :class:`skrep.torch.DigitsCNN`; the layers
+    usually compared are :data:`skrep.torch.DIGITS_LAYERS`.
 
     Parameters
     ----------
@@ -84,12 +85,16 @@ def train_digits_cnn(images, labels, **params):
     labels : ndarray of shape (n_samples,)
         Class labels.
     **params
-        Training parameters.
+        Training parameters of :func:`skrep.torch.train_digits_cnn`.
 
     Returns
     -------
-    model : torch.nn.Module
+    model : skrep.torch.DigitsCNN
         The trained network, in eval mode.
+
+    See Also
+    --------
+    skrep.torch.train_digits_cnn : The function this one calls.
 
     Examples
     --------
@@ -100,6 +105,6 @@ def train_digits_cnn(images, labels, **params):
     >>> net(torch.as_tensor(split.X_test[:3])).shape
     torch.Size([3, 10])
     """
-    from skrep.torch._digits import train_digits_cnn as train
+    from skrep.torch import train_digits_cnn as train
 
     return train(images, labels, **params)

@@ -10,7 +10,7 @@ pytest.importorskip("matplotlib")
 
 from skrep.__main__ import main  # noqa: E402
 from skrep._demo import DECAYS, run_demo  # noqa: E402
-from skrep.torch._digits import DIGITS_LAYERS, DigitsCNN  # noqa: E402
+from skrep.torch import DIGITS_LAYERS, DigitsCNN  # noqa: E402
 
 FIGURES = (
     "correlation_matrices.png",
@@ -124,8 +124,8 @@ def test_factory_models_and_bad_layer(tmp_path):
         main(
             [
                 "compare",
-                "--model-a", "skrep.torch._digits:DigitsCNN",
-                "--model-b", "skrep.torch._digits:DigitsCNN",
+                "--model-a", "skrep.torch:DigitsCNN",
+                "--model-b", "skrep.torch:DigitsCNN",
                 "--inputs", str(tmp_path / "x.npy"),
                 "--layers", "relu9",
                 "--output-dir", str(tmp_path / "out"),

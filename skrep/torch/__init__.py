@@ -1,10 +1,37 @@
 """PyTorch bridge: from a model and its inputs to activation matrices.
 
-This subpackage is the only place where skrep imports torch. ``import skrep``
-stays light; :class:`TorchActivationExtractor` is re-exported from ``skrep``
-lazily, on first access.
+This subpackage is the only place where skrep imports torch (the ``torch``
+extra: ``pip install "skrep[torch]"``). ``import skrep`` stays light;
+:class:`TorchActivationExtractor` is also reachable as
+``skrep.TorchActivationExtractor``, loaded on first access.
+
+It also holds the bundled default networks: :class:`DigitsCNN`, a small CNN
+for scikit-learn's 8x8 digits, :func:`train_digits_cnn`, which trains one in
+seconds on a CPU, and :data:`DIGITS_LAYERS`, the layers usually compared.
 """
 
+try:
+    import torch  # noqa: F401
+except ModuleNotFoundError as exc:
+    if exc.name != "torch":
+        raise
+    raise ModuleNotFoundError(
+        'skrep.torch needs PyTorch, which is not installed: pip install "skrep[torch]"',
+        name="torch",
+    ) from exc
+
+from skrep.torch._digits import DigitsCNN, train_digits_cnn
 from skrep.torch._extractor import TorchActivationExtractor
 
-__all__ = ["TorchActivationExtractor"]
+#: The layers of :class:`DigitsCNN` that the demo and the gallery compare, input
+#: to output: the post-ReLU activations of its three conv layers and of its
+#: hidden dense layer, then the logits. Pass it as the ``layers`` of
+#: :class:`TorchActivationExtractor`.
+DIGITS_LAYERS = ("relu1", "relu2", "relu3", "relu4", "logits")
+
+__all__ = [
+    "DIGITS_LAYERS",
+    "DigitsCNN",
+    "TorchActivationExtractor",
+    "train_digits_cnn",
+]
