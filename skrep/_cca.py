@@ -81,6 +81,11 @@ class _BaseCCA(
                 f"(0, 1] or None. Got {self.svd_components!r} instead."
             )
 
+    @property
+    def _n_features_out(self):
+        """Output width for ``get_feature_names_out`` (finalises lazily)."""
+        return self.n_components_
+
     def _cca_params(self):
         return {
             "x_components": self.svd_components,
@@ -140,7 +145,6 @@ class _BaseCCA(
         self.x_rotations_, self.y_rotations_ = result.x_rotations, result.y_rotations
         self.canonical_correlations_ = result.correlations
         self.n_components_ = result.correlations.size
-        self._n_features_out = self.n_components_
         self.x_singular_values_ = result.x_singular_values
         self.y_singular_values_ = result.y_singular_values
         self.x_rank_, self.y_rank_ = result.x_rank, result.y_rank

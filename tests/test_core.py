@@ -244,6 +244,13 @@ def test_partial_fit_is_lazy_and_continues_after_fit(seed, monkeypatch):
     )
 
 
+def test_feature_names_after_partial_fit(known_views):
+    A, B = known_views
+    streamed = SVCCA().partial_fit(A[:200], B[:200]).partial_fit(A[200:], B[200:])
+    names = SVCCA().fit(A, B).get_feature_names_out()
+    assert streamed.get_feature_names_out().tolist() == names.tolist()
+
+
 def test_partially_fitted_estimators_pickle_and_clone(seed):
     A, B = make_views(seed)
     est = PWCCA().partial_fit(A[:250], B[:250])
