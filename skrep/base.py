@@ -80,6 +80,15 @@ class SkrepTags:
     held_out_below_in_sample : bool
         Whether, on small noisy data, the held-out score is expected below
         the in-sample one (the in-sample bias that held-out scoring removes).
+
+    Examples
+    --------
+    >>> from skrep import PWCCA
+    >>> tags = PWCCA().__skrep_tags__()
+    >>> tags.maximum, "invertible_linear_y" in tags.invariances
+    (1.0, True)
+    >>> "orthogonal_x" in tags.invariances  # the weights sum over X's units
+    False
     """
 
     maximum: float | None = 1.0
@@ -143,9 +152,28 @@ class TwoViewMixin:
     stream at all (it needs the rows, as cross-validation does) uses this
     mixin alone; one that can uses :class:`StreamingMixin`, which adds
     ``partial_fit``.
+
+    Examples
+    --------
+    A measure that cannot stream: the similarity of the first units.
+
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> from skrep.base import TwoViewMixin
+    >>> class FirstUnits(TwoViewMixin, BaseEstimator):
+    ...     def fit(self, X, y):
+    ...         X, Y = self._validate_views(X, y)
+    ...         self.n_samples_seen_ = X.shape[0]
+    ...         return self
+    ...     def _score(self, X, Y):
+    ...         return np.corrcoef(X[:, 0], Y[:, 0])[0, 1]
+    >>> X = np.arange(10.0).reshape(5, 2)
+    >>> FirstUnits().fit(X, -X).score(X, -X)
+    -1.0
     """
 
     _view_dtype = FLOATS
+    _parameter_constraints: dict = {}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -325,6 +353,33 @@ class StreamingMixin(TwoViewMixin):
 
     The subclass defines ``_new_accumulator`` and ``_fit_accumulator`` (see
     :class:`TwoViewMixin`); ``fit`` may call ``_fit_by_accumulating``.
+
+    Examples
+    --------
+    A streaming measure in a few lines: the correlation of the first units,
+    from exact moments.
+
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> from skrep._core.correlation import correlation_from_moments
+    >>> from skrep._core.moments import Moments
+    >>> from skrep.base import StreamingMixin
+    >>> class FirstUnits(StreamingMixin, BaseEstimator):
+    ...     def fit(self, X, y):
+    ...         self._start_fit()
+    ...         return self._fit_by_accumulating(*self._validate_views(X, y))
+    ...     def _new_accumulator(self, n_units_x, n_units_y):
+    ...         return Moments(n_units_x, n_units_y, products="cross")
+    ...     def _fit_accumulator(self, moments):
+    ...         self.correlation_ = correlation_from_moments(moments)[0][0, 0]
+    ...     def _score(self, X, Y):
+    ...         return np.corrcoef(X[:, 0], Y[:, 0])[0, 1]
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(100, 2)
+    >>> Y = X + rng.randn(100, 2)
+    >>> streamed = FirstUnits().partial_fit(X[:30], Y[:30]).partial_fit(X[30:], Y[30:])
+    >>> bool(np.isclose(streamed.correlation_, FirstUnits().fit(X, Y).correlation_))
+    True
     """
 
     @_fit_context(prefer_skip_nested_validation=True)
