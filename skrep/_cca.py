@@ -296,9 +296,11 @@ class SVCCA(_BaseCCA):
     y_n_directions_ : int
         SVD directions of Y kept.
     x_singular_values_ : ndarray of shape (n_units_x,)
-        Singular values of centred X, decreasing.
+        Singular values of centred X, decreasing; null directions (below
+        ``rank_tol`` times the largest) are reported as exactly 0.
     y_singular_values_ : ndarray of shape (n_units_y,)
-        Singular values of centred Y, decreasing.
+        Singular values of centred Y, decreasing; null directions (below
+        ``rank_tol`` times the largest) are reported as exactly 0.
     x_rank_ : int
         Number of non-null directions of X.
     y_rank_ : int
@@ -427,9 +429,11 @@ class PWCCA(_BaseCCA):
     y_n_directions_ : int
         SVD directions of Y kept.
     x_singular_values_ : ndarray of shape (n_units_x,)
-        Singular values of centred X, decreasing.
+        Singular values of centred X, decreasing; null directions (below
+        ``rank_tol`` times the largest) are reported as exactly 0.
     y_singular_values_ : ndarray of shape (n_units_y,)
-        Singular values of centred Y, decreasing.
+        Singular values of centred Y, decreasing; null directions (below
+        ``rank_tol`` times the largest) are reported as exactly 0.
     x_rank_ : int
         Number of non-null directions of X.
     y_rank_ : int

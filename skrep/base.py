@@ -97,8 +97,18 @@ class SkrepTags:
     held_out_below_in_sample: bool = True
 
 
+def _NO_PROMISES(estimator):  # noqa: N802 - reads as a constant
+    """Tags of a measure that declares nothing: no promise to check."""
+    return SkrepTags(
+        maximum=None,
+        invariances=frozenset(),
+        streaming=hasattr(estimator, "partial_fit"),
+        held_out_below_in_sample=False,
+    )
+
+
 def get_skrep_tags(estimator):
-    """Return the :class:`SkrepTags` of an estimator (defaults if it has none).
+    """Return the :class:`SkrepTags` of an estimator (no promises if it has none).
 
     Parameters
     ----------
@@ -117,7 +127,7 @@ def get_skrep_tags(estimator):
     """
     method = getattr(estimator, "__skrep_tags__", None)
     if method is None:
-        return SkrepTags(streaming=hasattr(estimator, "partial_fit"))
+        return _NO_PROMISES(estimator)
     return method()
 
 
@@ -183,7 +193,7 @@ class TwoViewMixin:
         return tags
 
     def __skrep_tags__(self):
-        return SkrepTags(streaming=hasattr(self, "partial_fit"))
+        return _NO_PROMISES(self)
 
     # -- validation ---------------------------------------------------------
 

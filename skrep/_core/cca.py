@@ -102,10 +102,17 @@ def _pairs_from_cross(cross, x_basis, y_basis, n_samples, n_components):
 
 
 def _ranks_and_kept(sx, sy, rank_tol, x_components, y_components):
-    """Non-null directions per view and how many of them SVCCA keeps."""
+    """Non-null directions per view and how many of them SVCCA keeps.
+
+    Null singular values are set to exactly 0 (in place), so that every
+    route reports the same spectrum: what lies below the rank rule is
+    round-off of a route, not a property of the data.
+    """
     ranks = []
     for s, name in ((sx, "X"), (sy, "Y")):
-        rank = int(np.count_nonzero(~null_mask(s, rank_tol)))
+        null = null_mask(s, rank_tol)
+        s[null] = 0.0
+        rank = int(np.count_nonzero(~null))
         if rank == 0:
             raise ValueError(
                 f"Every unit of {name} is constant (dead): there is no direction "

@@ -207,27 +207,39 @@ class Moments:
             return self._batch_moments_unchecked(X, Y)
 
     def _batch_moments_unchecked(self, X, Y):
-        n, p = X.shape[0], self.n_features_x
+        n, p, width = X.shape[0], self.n_features_x, self.width
         views = [X] if not self.two_views else [X, Y]
-        first = block_rows(self.width)
-        shift = np.concatenate(
-            [V[:first].mean(axis=0, dtype=np.float64) for V in views]
-        )
-        total = np.zeros(self.width)
+        if self.n_samples:
+            # The running mean is close to the batch's: centring on it costs
+            # no digits and no extra pass over the batch.
+            shift = self._mean.copy()
+        else:
+            first = block_rows(width)
+            shift = np.concatenate(
+                [V[:first].mean(axis=0, dtype=np.float64) for V in views]
+            )
+        total = np.zeros(width)
         comoment = np.zeros_like(self._comoment)
-        squares = np.zeros(self.width) if self.products == "cross" else None
-        step = min(n, block_rows(self.width))
-        block = np.empty((step, self.width))
+        squares = np.zeros(width) if self.products == "cross" else None
+        step = min(n, block_rows(width))
+        # With all products, a last column of ones makes the block's column
+        # sums come out of the same symmetric product (no separate pass).
+        ones = self.products == "all"
+        block = np.empty((step, width + ones))
+        if ones:
+            block[:, width] = 1.0
         for start in range(0, n, step):
             rows = min(step, n - start)
             out = block[:rows]
             np.subtract(X[start : start + rows], shift[:p], out=out[:, :p])
             if self.two_views:
-                np.subtract(Y[start : start + rows], shift[p:], out=out[:, p:])
-            total += out.sum(axis=0)
-            if self.products == "all":
-                comoment += out.T @ out
+                np.subtract(Y[start : start + rows], shift[p:], out=out[:, p:width])
+            if ones:
+                products = out.T @ out
+                comoment += products[:width, :width]
+                total += products[:width, width]
             else:
+                total += out.sum(axis=0)
                 comoment += out[:, :p].T @ out[:, p:]
                 squares += np.einsum("ij,ij->j", out, out)
         check_finite_products(total, comoment, squares)
