@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-MODULES = ["skrep", "skrep.base", "skrep.plotting", "skrep.datasets"]
+MODULES = ["skrep", "skrep.base", "skrep.utils", "skrep.plotting", "skrep.datasets"]
 try:
     import torch  # noqa: F401
 except ImportError:  # pragma: no cover - torch is optional
