@@ -23,9 +23,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import mutual_info_score
 
-import skrep._matching as matching_module
 from skrep import UnitMatcher
-from skrep._linalg import correlation_matrix
+from skrep._core.correlation import correlation_matrix
+from skrep._core.mutual_info import MI_BLOCK_BYTES, bin_units
 
 
 def two_nets(n_samples, n_x, n_y, seed=0, n_latent=64, dtype=np.float64):
@@ -100,8 +100,8 @@ def bench_correlation(n_samples, n_units, repeats):
 
 def pairwise_reference_seconds(X, Y, n_bins, n_pairs=400):
     """Per-pair sklearn mutual_info_score on binned units, extrapolated."""
-    x_bins = matching_module._bin_units(X, n_bins)
-    y_bins = matching_module._bin_units(Y, n_bins)
+    x_bins = bin_units(X, n_bins)
+    y_bins = bin_units(Y, n_bins)
     rng = np.random.RandomState(0)
     pairs = rng.randint(0, min(X.shape[1], Y.shape[1]), size=(n_pairs, 2))
     start = time.perf_counter()
@@ -164,7 +164,7 @@ def bench_mutual_info(n_samples, n_units, n_bins, repeats):
         f"  peak traced memory of the fit: {peak / 2**20:8.1f} MiB "
         f"(input data {data / 2**20:.1f} MiB, each (n_x, n_y) result "
         f"{result / 2**20:.1f} MiB, block budget "
-        f"{matching_module._MI_BLOCK_BYTES / 2**20:.0f} MiB)"
+        f"{MI_BLOCK_BYTES / 2**20:.0f} MiB)"
     )
     print(
         "  the (n_x, n_y, n_bins, n_bins) float64 tensor it avoids: "

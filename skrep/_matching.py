@@ -8,7 +8,7 @@ many-to-many correspondences by spectral clustering of both layers' units.
 
 from __future__ import annotations
 
-import warnings
+import sys
 from numbers import Integral
 
 import numpy as np
@@ -23,18 +23,32 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from skrep._core.correlation import (
+    column_correlations,
+    correlation_from_moments,
+    correlation_matrix,
+    unit_stats,
+)
+from skrep._core.moments import Moments
 from skrep._core.mutual_info import (
     mutual_info_matrix,
     paired_mutual_info,
     warn_if_too_many_bins,
 )
-from skrep._linalg import column_correlations, correlation_matrix, standardize_stats
-from skrep._validation import check_second_view, validate_views
+from skrep.base import SkrepTags, StreamingMixin, both_views
+from skrep.exceptions import DeadUnitWarning, warn
 
 __all__ = ["UnitMatcher", "match_groups"]
 
+#: Columns whose largest magnitude lies outside ``[2**-_SAFE_EXPONENT,
+#: 2**_SAFE_EXPONENT]`` are rescaled by a power of two before their moments are
+#: taken in the mutual-information path, whose result must not depend on the
+#: scale (squares of activations near 1e150 overflow float64; near 1e-160
+#: they underflow).
+_SAFE_EXPONENT = 400
 
-class UnitMatcher(TransformerMixin, BaseEstimator):
+
+class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
     r"""Pair the units of two layers by correlation or mutual information.
 
     Every unit of X (the first layer) is correlated with every unit of Y
@@ -52,13 +66,18 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
         takes its most similar X unit; an X unit may serve several Y units.
     metric : {"correlation", "mutual_info"}, default="correlation"
         The similarity matched on. "correlation": signed Pearson correlation,
-        as in the paper (an anti-correlated pair is a poor match).
-        "mutual_info": the paper's plug-in mutual information from 2-D
-        histograms, in nats, with the Miller-Madow bias correction (see
-        Notes); it also sees non-linear, non-monotone dependence.
+        as in the paper (an anti-correlated pair is a poor match); it streams
+        (`partial_fit`). "mutual_info": the paper's plug-in mutual
+        information from 2-D histograms, in nats, with the Miller-Madow bias
+        correction (see Notes); it also sees non-linear, non-monotone
+        dependence, but needs all the rows at once (`fit` only).
     n_bins : int, default=10
         Bins per unit for ``metric="mutual_info"``, the zero bin included
-        (see Notes). Ignored for ``metric="correlation"``.
+        (see Notes). With ``n_bins**2`` above the number of samples (less
+        than one sample expected per joint histogram cell) the estimate is
+        mostly bias, and `fit` and `score` issue a
+        :class:`~skrep.exceptions.BinningWarning`. Ignored for
+        ``metric="correlation"``.
 
     Attributes
     ----------
@@ -86,17 +105,22 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
         matching), -1 where it has none.
     semi_matching_mean_ : float
         Mean similarity of the semi-matching over all Y units (the paper's
-        "semi-matching" figure).
+        "semi-matching" figure). With ``method="semi-matching"``, `score` on
+        the fitted data returns it.
     matching_mean_ : float
         Mean similarity of the one-to-one matching over the matched Y units.
         Never above ``semi_matching_mean_`` when every Y unit is matched.
+        With ``method="matching"``, `score` on the fitted data returns it.
     overlap_ : float
         Fraction of matched Y units whose one-to-one partner is also their
         most similar X unit.
     x_constant_ : ndarray of bool of shape (n_units_x,)
-        X units that are constant (dead) on the fitted data.
+        X units that are constant (dead) on the fitted data, by the rule in
+        Notes.
     y_constant_ : ndarray of bool of shape (n_units_y,)
         Y units that are constant (dead) on the fitted data.
+    n_samples_seen_ : int
+        Rows seen by `fit`, or by all `partial_fit` calls since.
     n_features_in_ : int
         Number of units of X.
     n_features_y_ : int
@@ -122,6 +146,27 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
     (over the Y units when :math:`n_x \geq n_y`, over the X units otherwise)
     with :func:`scipy.optimize.linear_sum_assignment`.
 
+    **Constant (dead) units.** A unit is constant when its standard
+    deviation is at most :math:`10^{-12}` times its root-mean-square value,
+    ``std <= 1e-12 * sqrt(mean**2 + std**2)`` (skrep's one constant-unit
+    rule, :func:`skrep._core.moments.constant_units`); exactly constant and
+    all-zero units are. The rule is relative to each unit's own scale: a
+    unit at 1e8 varying by 1e-3, or at 1 varying by 1e-11, is signal. A
+    constant unit has similarity 0 with every unit, in `fit` and in `score`
+    alike, with a :class:`~skrep.exceptions.DeadUnitWarning` (once per fit;
+    in `score`, when a matched pair holds one).
+
+    **Streaming.** With ``metric="correlation"``, `partial_fit` is exact:
+    it accumulates the rows' means, per-unit sums of squares and centred
+    cross-products :math:`X_c^T Y_c` (memory grows with
+    :math:`n_x n_y`, not with the rows), and the correlations and matching
+    are computed once, when a fitted attribute, `transform` or `score` is
+    first used. Over any split of the rows into batches it equals `fit` on
+    all of them, to round-off; `fit` takes the same route. Mutual
+    information cannot stream: its equal-mass bins are quantiles of all the
+    rows, so `partial_fit` raises a ``ValueError`` with
+    ``metric="mutual_info"``.
+
     **Mutual information.** Each unit is discretised on its own, into at
     most ``n_bins`` bins. A unit with at most ``n_bins`` distinct values
     gets one bin per value. Otherwise, when it has no negative values and
@@ -132,9 +177,9 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
     run of equal values moves to the run's start, or past the run when that
     would leave the bin below empty (as when the minimum holds a large share
     of the samples), and the rest is re-split into equal shares, so no bin
-    is empty. With ``n_bins**2`` above the number of samples (less than one
-    sample expected per joint cell), the estimate is mostly bias and a
-    :class:`~skrep.exceptions.BinningWarning` is issued. With :math:`n_c` the
+    is empty. The binning depends on the ranks only, so the mutual
+    information does not change when a unit is multiplied by a positive
+    number, however large. With :math:`n_c` the
     samples in cell :math:`c` of a histogram, :math:`n` the samples and
     :math:`m` the non-empty cells, the Miller-Madow entropy is
 
@@ -151,7 +196,9 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
     no array of shape (n_units_x, n_units_y, n_bins, n_bins) is formed.
 
     `score` recomputes the similarity of the matched pairs on the data it
-    is given (bins included), so held-out data give a held-out similarity.
+    is given (bins included), so held-out data give a held-out similarity;
+    on the fitted data it returns ``matching_mean_`` (``method="matching"``)
+    or ``semi_matching_mean_`` (``method="semi-matching"``).
 
     References
     ----------
@@ -178,6 +225,16 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
     0.99
     >>> bool(np.array_equal(matcher.transform(net1), net1[:, perm]))
     True
+
+    Streaming over batches of rows gives the same fit:
+
+    >>> streamed = UnitMatcher()
+    >>> for start in range(0, 200, 50):
+    ...     _ = streamed.partial_fit(net1[start : start + 50], net2[start : start + 50])
+    >>> streamed.match_
+    array([3, 0, 4, 1, 2])
+    >>> bool(np.allclose(streamed.correlation_, matcher.correlation_))
+    True
     """
 
     _parameter_constraints: dict = {
@@ -193,11 +250,28 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+    def __skrep_tags__(self):
+        if self.metric == "mutual_info":
+            # Rank-based: positive scaling keeps every bin; a shift does not
+            # (it turns a ReLU unit's zero bin into equal-mass bins). The
+            # maximum, a unit against itself, is that unit's entropy.
+            return SkrepTags(
+                maximum=None,
+                invariances=both_views(
+                    "unit_scaling", "isotropic_scaling", "unit_permutation"
+                ),
+                streaming=False,
+            )
+        return SkrepTags(
+            maximum=1.0,
+            invariances=both_views(
+                "shift", "unit_scaling", "isotropic_scaling", "unit_permutation"
+            ),
+            streaming=True,
+        )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -216,24 +290,101 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
-        X, Y = validate_views(self, X, y)
-        n_y = Y.shape[1]
+        self._start_fit()
+        X, Y = self._validate_views(X, y)
+        if self.metric == "correlation":
+            return self._fit_by_accumulating(X, Y)
+        return self._fit_mutual_info(X, Y)
 
-        correlation, x_constant, y_constant = correlation_matrix(X, Y)
+    def partial_fit(self, X, y):
+        """Add a batch of rows (``metric="correlation"`` only); lazy, exact.
+
+        The first call fixes the units of both views; each call adds its
+        rows to exact running moments. The correlations and the matching
+        are computed once, when a fitted attribute, `transform` or `score`
+        is first used, and equal `fit` on all the rows seen. After `fit`,
+        `partial_fit` continues from the rows `fit` saw.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_units_x)
+            A batch of the first layer's activations (one row or more).
+        y : array-like of shape (n_samples, n_units_y) or (n_samples,)
+            The same samples in the second layer.
+
+        Returns
+        -------
+        self : object
+            The estimator, holding the rows seen so far.
+
+        Raises
+        ------
+        ValueError
+            With ``metric="mutual_info"``, which needs all the rows at once.
+        """
+        self._check_streamable()
+        fitted = "n_samples_seen_" in self.__dict__
+        if fitted and self.__dict__.get("_accumulator") is None:
+            raise ValueError(
+                "This UnitMatcher was fitted on activations too large or too "
+                "small for float64 moments (metric='mutual_info' rescaled "
+                "them), so partial_fit cannot continue from those rows. Divide "
+                "the activations by a constant and fit again."
+            )
+        return super().partial_fit(X, y)
+
+    # -- the streaming protocol ---------------------------------------------
+
+    def _check_streamable(self):
+        if self.metric == "mutual_info":
+            raise ValueError(
+                "UnitMatcher(metric='mutual_info') cannot be fitted by "
+                "partial_fit: its equal-mass bins are quantiles of all the "
+                "rows, which batches do not give. Use metric='correlation' "
+                "(exact streaming) or fit on all the rows at once."
+            )
+
+    def _new_accumulator(self, n_units_x, n_units_y):
+        self._check_streamable()
+        return Moments(n_units_x, n_units_y, products="cross")
+
+    def _fit_accumulator(self, accumulator):
+        self._check_streamable()
+        self._set_correlation(accumulator)
+        self.__dict__.pop("mutual_info_", None)
+        self._set_matching(self.correlation_)
+
+    def _fit_mutual_info(self, X, Y):
+        X_moments, Y_moments = _into_safe_range(X), _into_safe_range(Y)
+        moments = Moments(X.shape[1], Y.shape[1], products="cross")
+        moments.update(X_moments, Y_moments)
+        rescaled = X_moments is not X or Y_moments is not Y
+        # The moments of rescaled rows cannot take further rows.
+        self._accumulator = None if rescaled else moments
+        self.n_samples_seen_ = X.shape[0]
+        self._set_correlation(moments)
+        warn_if_too_many_bins(X.shape[0], self.n_bins, stacklevel=_user_stacklevel())
+        self.mutual_info_ = mutual_info_matrix(
+            X,
+            Y,
+            self.n_bins,
+            x_constant=self.x_constant_,
+            y_constant=self.y_constant_,
+        )
+        self._set_matching(self.mutual_info_)
+        return self
+
+    def _set_correlation(self, moments):
+        correlation, x_constant, y_constant = correlation_from_moments(moments)
         self.correlation_ = correlation
         self.x_constant_, self.y_constant_ = x_constant, y_constant
-        _warn_constant(int(x_constant.sum()), int(y_constant.sum()), stacklevel=4)
-        if self.metric == "mutual_info":
-            warn_if_too_many_bins(X.shape[0], self.n_bins, stacklevel=3)
-            self.mutual_info_ = mutual_info_matrix(
-                X, Y, self.n_bins, x_constant=x_constant, y_constant=y_constant
-            )
-            similarity = self.mutual_info_
-        else:
-            similarity = correlation
-        self.similarity_ = similarity
+        _warn_constant(int(x_constant.sum()), int(y_constant.sum()))
 
+    def _set_matching(self, similarity):
+        """Match on `similarity`; set the matches and their summaries."""
+        n_y = similarity.shape[1]
         columns = np.arange(n_y)
+        self.similarity_ = similarity
         self.semi_match_ = np.argmax(similarity, axis=0).astype(np.intp)
         rows, cols = linear_sum_assignment(similarity, maximize=True)
         self.one_to_one_match_ = np.full(n_y, -1, dtype=np.intp)
@@ -244,18 +395,16 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
         self.match_ = chosen.copy()
 
         matched = self.match_ >= 0
+        partners = self.match_[matched]
         self.match_correlation_ = np.full(n_y, np.nan)
-        self.match_correlation_[matched] = correlation[
-            self.match_[matched], columns[matched]
-        ]
+        self.match_correlation_[matched] = self.correlation_[partners, columns[matched]]
         self.match_similarity_ = np.full(n_y, np.nan)
-        self.match_similarity_[matched] = similarity[
-            self.match_[matched], columns[matched]
-        ]
+        self.match_similarity_[matched] = similarity[partners, columns[matched]]
         self.semi_matching_mean_ = float(similarity[self.semi_match_, columns].mean())
         self.matching_mean_ = float(similarity[rows, cols].mean())
         self.overlap_ = float(np.mean(self.semi_match_[cols] == rows))
-        return self
+
+    # -- using the fit ------------------------------------------------------
 
     def _check_all_matched(self):
         unmatched = np.flatnonzero(self.match_ < 0)
@@ -287,6 +436,7 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
         ValueError
             If some Y unit has no partner (``match_ == -1``).
         """
+        self._finalize()
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         self._check_all_matched()
@@ -307,6 +457,7 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
             ``input_features[match_]`` (a name repeats when semi-matching
             pairs one X unit with several Y units).
         """
+        self._finalize()
         check_is_fitted(self)
         self._check_all_matched()
         names = _check_feature_names_in(self, input_features)
@@ -319,7 +470,10 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
         ``metric="mutual_info"``, their mutual information, bins recomputed
         on this data) is measured on ``X`` and ``y``, so this is a held-out
         score when they are held-out data. Y units without partner are left
-        out of the mean.
+        out of the mean. A pair holding a constant (dead) unit on this data
+        counts as 0, with a :class:`~skrep.exceptions.DeadUnitWarning`. On
+        the fitted data, the score is ``matching_mean_`` (or
+        ``semi_matching_mean_`` with ``method="semi-matching"``).
 
         Parameters
         ----------
@@ -334,41 +488,77 @@ class UnitMatcher(TransformerMixin, BaseEstimator):
             Mean Pearson correlation of the matched pairs (in [-1, 1]), or
             their mean mutual information in nats.
         """
-        check_is_fitted(self)
-        X = validate_data(
-            self, X, reset=False, dtype=[np.float64, np.float32], ensure_min_samples=2
-        )
-        Y = check_second_view(self, y, X.shape[0])
+        return super().score(X, y)
+
+    def _score(self, X, Y):
         matched = np.flatnonzero(self.match_ >= 0)
         X_pairs, Y_pairs = X[:, self.match_[matched]], Y[:, matched]
-        constant = standardize_stats(X_pairs)[2] | standardize_stats(Y_pairs)[2]
         if self.metric == "mutual_info":
-            warn_if_too_many_bins(X.shape[0], self.n_bins, stacklevel=2)
-            values = paired_mutual_info(X_pairs, Y_pairs, self.n_bins)
-        else:
-            values = column_correlations(
-                X_pairs.astype(np.float64, copy=False),
-                Y_pairs.astype(np.float64, copy=False),
-            )[0]
-        if constant.any():
-            values[constant] = 0.0
-            warnings.warn(
-                f"{int(constant.sum())} matched pair(s) have a constant (dead) "
-                "unit on this data; their similarity counts as 0.",
-                UserWarning,
-                stacklevel=2,
+            warn_if_too_many_bins(
+                X.shape[0], self.n_bins, stacklevel=_user_stacklevel()
             )
-        return float(values.mean())
+            values = paired_mutual_info(X_pairs, Y_pairs, self.n_bins)
+            constant = (
+                unit_stats(_into_safe_range(X_pairs))[2]
+                | unit_stats(_into_safe_range(Y_pairs))[2]
+            )
+            values[constant] = 0.0
+        else:
+            values, constant = column_correlations(X_pairs, Y_pairs)
+        n_constant = int(np.count_nonzero(constant))
+        if n_constant:
+            warn(
+                f"{n_constant} matched pair(s) have a constant (dead) unit on "
+                "this data (standard deviation at most 1e-12 of its "
+                "root-mean-square value); their similarity counts as 0.",
+                DeadUnitWarning,
+            )
+        return values.mean()
 
 
-def _warn_constant(n_x, n_y, stacklevel):
+def _into_safe_range(V):
+    """V, or a copy with each column scaled by a power of two into range.
+
+    Only columns whose largest magnitude is beyond ``2**±_SAFE_EXPONENT``
+    force the copy; every column of it is scaled to a largest magnitude in
+    [0.5, 1). Scaling by a power of two is exact, so correlations, the
+    constant-unit rule and the ranks are unchanged.
+    """
+    if V.size == 0:
+        return V
+    largest = np.maximum(V.max(axis=0), -V.min(axis=0))
+    exponent = np.frexp(largest)[1]
+    in_range = (np.abs(exponent) <= _SAFE_EXPONENT) | (largest == 0)
+    if np.all(in_range):
+        return V
+    return np.ldexp(V, -exponent)
+
+
+def _user_stacklevel():
+    """Return the ``stacklevel`` that points a caller's warning at user code.
+
+    For a ``warnings.warn`` in the caller: the first frame outside skrep,
+    scikit-learn and joblib, by the rule of :func:`skrep.exceptions.warn`
+    (for warnings raised by the core, which takes a stack level).
+    """
+    frame, level = sys._getframe(2), 2
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        internal = module.startswith(("skrep.", "sklearn.", "joblib."))
+        if not internal and module not in ("skrep", "contextlib"):
+            break
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _warn_constant(n_x, n_y):
     if n_x or n_y:
-        warnings.warn(
+        warn(
             f"{n_x} unit(s) of X and {n_y} unit(s) of Y are constant (dead): "
-            "they carry no information and their similarity with every unit "
-            "is set to 0.",
-            UserWarning,
-            stacklevel=stacklevel,
+            "their standard deviation is at most 1e-12 of their root-mean-square "
+            "value, they carry no information and their similarity with every "
+            "unit is set to 0.",
+            DeadUnitWarning,
         )
 
 
@@ -494,7 +684,7 @@ def match_groups(
     n_x = X.shape[1]
     units = np.hstack([X, Y])
     correlation, constant, _ = correlation_matrix(units, units)
-    _warn_constant(int(constant[:n_x].sum()), int(constant[n_x:].sum()), stacklevel=4)
+    _warn_constant(int(constant[:n_x].sum()), int(constant[n_x:].sum()))
     alive = np.flatnonzero(~constant)
     if n_groups > alive.size:
         raise ValueError(

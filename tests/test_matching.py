@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score, mutual_info_score
@@ -13,7 +14,10 @@ from sklearn.metrics.cluster import contingency_matrix
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
 from skrep import UnitMatcher, match_groups
+from skrep._core.moments import Moments
 from skrep._core.mutual_info import bin_units
+from skrep.base import get_skrep_tags
+from skrep.exceptions import DeadUnitWarning
 
 METHODS = ["matching", "semi-matching"]
 
@@ -240,7 +244,7 @@ def test_dead_units_get_zero_and_a_warning(metric):
     X, Y, perm = permuted_copy(0, n_samples=1000, n_units=6, relu=True)
     X[:, 1] = 0.0  # a dead ReLU
     Y[:, 4] = 2.5  # a constant unit
-    with pytest.warns(UserWarning, match="constant"):
+    with pytest.warns(DeadUnitWarning, match="constant"):
         matcher = UnitMatcher(metric=metric).fit(X, Y)
     assert_array_equal(matcher.x_constant_, np.arange(6) == 1)
     assert_array_equal(matcher.y_constant_, np.arange(6) == 4)
@@ -251,7 +255,7 @@ def test_dead_units_get_zero_and_a_warning(metric):
     assert np.isfinite(matcher.match_correlation_).all()
     alive = (perm != 1) & (np.arange(6) != 4)
     assert_array_equal(matcher.match_[alive], perm[alive])
-    with pytest.warns(UserWarning, match="constant"):
+    with pytest.warns(DeadUnitWarning, match="constant"):
         held_out = matcher.score(X, Y)
     assert np.isfinite(held_out)
 
@@ -523,6 +527,421 @@ def test_bad_input_is_a_clear_error():
 
 
 # --------------------------------------------------------------------------
+# One constant-unit rule in fit and score (regressions).
+# --------------------------------------------------------------------------
+
+
+def narrow_units(seed, base, spread, n_samples=300, n_units=6):
+    """permuted_copy with one X unit and one Y unit at `base` +- `spread`."""
+    X, Y, perm = permuted_copy(seed, n_samples=n_samples, n_units=n_units, noise=1.0)
+    X[:, 0] = base + spread * X[:, 0]
+    Y[:, 1] = base + spread * Y[:, 1]
+    return X, Y, perm
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(
+    "base, spread",
+    [(1.0, 1e-11), (1e8, 1e-2), (1e8, 1e-3)],
+    ids=["1+1e-11", "1e8+1e-2", "1e8+1e-3"],
+)
+def test_narrow_units_are_signal_in_fit_and_score(seed, method, base, spread):
+    # Regression: fit kept these units while score zeroed them silently
+    # (matching_mean_ 0.84 against a score of 0.53 for 1 + 1e-11 noise).
+    # Their std is far above 1e-12 of their rms: they are signal.
+    X, Y, perm = narrow_units(seed, base, spread)
+    reference = UnitMatcher(method).fit(*narrow_units(seed, 0.0, 1.0)[:2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeadUnitWarning)
+        matcher = UnitMatcher(method).fit(X, Y)
+        score = matcher.score(X, Y)
+    assert not matcher.x_constant_.any() and not matcher.y_constant_.any()
+    assert_array_equal(matcher.match_, perm)
+    assert_array_equal(matcher.match_, reference.match_)
+    # Same correlations as without the offset, up to the data's quantisation
+    # (the spread is 1e-5 of an ulp-limited range at 1e8).
+    assert_allclose(matcher.correlation_, reference.correlation_, atol=1e-3)
+    mean = (
+        matcher.matching_mean_ if method == "matching" else matcher.semi_matching_mean_
+    )
+    assert_allclose(score, mean, rtol=1e-9)
+    assert_allclose(score, np.mean(matcher.match_correlation_), rtol=1e-9)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(
+    "base, spread", [(1.0, 1e-13), (1e8, 1e-5), (0.0, 0.0)], ids=str
+)
+def test_constant_units_by_the_rule_are_zero_in_fit_and_score(
+    seed, method, base, spread
+):
+    # std <= 1e-12 * rms: constant, zero in both, with a warning in both.
+    X, Y, perm = narrow_units(seed, base, spread)
+    with pytest.warns(DeadUnitWarning, match="constant"):
+        matcher = UnitMatcher(method).fit(X, Y)
+    assert_array_equal(matcher.x_constant_, np.arange(6) == 0)
+    assert_array_equal(matcher.y_constant_, np.arange(6) == 1)
+    assert np.all(matcher.correlation_[0] == 0.0)
+    assert np.all(matcher.correlation_[:, 1] == 0.0)
+    assert matcher.match_correlation_[1] == 0.0
+    with pytest.warns(DeadUnitWarning, match="1 matched pair"):
+        score = matcher.score(X, Y)
+    mean = (
+        matcher.matching_mean_ if method == "matching" else matcher.semi_matching_mean_
+    )
+    assert_allclose(score, mean, rtol=1e-9)
+
+
+@pytest.mark.parametrize("base, spread", [(1.0, 1e-11), (1e8, 1e-3), (1.0, 1e-13)])
+def test_mutual_info_score_uses_the_same_rule(seed, base, spread):
+    X, Y, _ = narrow_units(seed, base, spread, n_samples=400)
+    dead = spread < 1e-12
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        matcher = UnitMatcher(metric="mutual_info", n_bins=5).fit(X, Y)
+        score = matcher.score(X, Y)
+    n_dead = sum(issubclass(w.category, DeadUnitWarning) for w in caught)
+    assert n_dead == (2 if dead else 0)
+    assert matcher.x_constant_[0] == dead and matcher.y_constant_[1] == dead
+    assert_allclose(score, matcher.matching_mean_, rtol=1e-9)
+
+
+# --------------------------------------------------------------------------
+# Hostile input: sparse y, activations whose squares overflow.
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", ["correlation", "mutual_info"])
+def test_sparse_y_is_a_clear_type_error(metric):
+    X, Y, _ = permuted_copy(0, n_samples=100, n_units=4)
+    sparse = scipy.sparse.csr_matrix(Y)
+    with pytest.raises(TypeError, match="sparse"):
+        UnitMatcher(metric=metric).fit(X, sparse)
+    with pytest.raises(TypeError, match="sparse"):
+        UnitMatcher().partial_fit(X, sparse)
+    fitted = UnitMatcher(metric=metric).fit(X, Y)
+    with pytest.raises(TypeError, match="sparse"):
+        fitted.score(X, sparse)
+
+
+def test_overflowing_activations_are_a_clear_error():
+    # Regression: data scaled by 1e160 silently scored 0.0.
+    X, Y, _ = permuted_copy(0, n_samples=200, n_units=4)
+    with pytest.raises(ValueError, match="overflow"):
+        UnitMatcher().fit(X * 1e160, Y)
+    with pytest.raises(ValueError, match="overflow"):
+        UnitMatcher().fit(X, Y * 1e160)
+    with pytest.raises(ValueError, match="overflow"):
+        UnitMatcher().partial_fit(X * 1e160, Y * 1e160)
+    fitted = UnitMatcher().fit(X, Y)
+    with pytest.raises(ValueError, match="overflow"):
+        fitted.score(X * 1e160, Y)
+    # Divided by their largest magnitude, as the message says, they match.
+    big = X * 1e160
+    scaled = UnitMatcher().fit(big / np.abs(big).max(), Y)
+    assert_array_equal(scaled.match_, fitted.match_)
+    assert_allclose(scaled.correlation_, fitted.correlation_, atol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-170])
+@pytest.mark.parametrize("method", METHODS)
+def test_mutual_info_is_scale_free(seed, method, scale):
+    # Rank-based: the scale changes nothing, even where squares overflow
+    # (1e160) or underflow (1e-170); so do the correlations and the
+    # constant-unit decisions, computed on an exact power-of-two rescaling.
+    X, Y, _ = permuted_copy(seed, n_samples=600, relu=True, noise=0.5)
+    Y[:, 3] = 0.0
+    with pytest.warns(DeadUnitWarning):
+        base = UnitMatcher(method, metric="mutual_info").fit(X, Y)
+    with pytest.warns(DeadUnitWarning):
+        scaled = UnitMatcher(method, metric="mutual_info").fit(X * scale, Y * scale)
+    assert_allclose(scaled.mutual_info_, base.mutual_info_, rtol=0, atol=1e-12)
+    assert_allclose(scaled.correlation_, base.correlation_, atol=1e-12)
+    assert_array_equal(scaled.y_constant_, np.arange(12) == 3)
+    assert_array_equal(scaled.match_, base.match_)
+    assert scaled.matching_mean_ == base.matching_mean_
+    both = [(X, Y), (X * scale, Y * scale)]
+    with pytest.warns(DeadUnitWarning):
+        scores = [est.score(*views) for est, views in zip((base, scaled), both)]
+    assert_allclose(scores[1], scores[0], rtol=1e-12)
+    # Its moments were taken on rescaled rows: partial_fit cannot continue.
+    scaled.set_params(metric="correlation")
+    with pytest.raises(ValueError, match="cannot continue"):
+        scaled.partial_fit(X * scale, Y * scale)
+
+
+# --------------------------------------------------------------------------
+# Streaming: partial_fit.
+# --------------------------------------------------------------------------
+
+
+def fitted_attributes(estimator):
+    """Every fitted attribute (finalising a partial fit first)."""
+    estimator.match_  # noqa: B018 - runs the lazy finalisation
+    return {
+        name: value
+        for name, value in vars(estimator).items()
+        if name.endswith("_") and not name.startswith("__")
+    }
+
+
+def assert_same_fit(streamed, fitted):
+    expected = fitted_attributes(fitted)
+    got = fitted_attributes(streamed)
+    assert sorted(got) == sorted(expected)
+    for name, value in expected.items():
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            assert_allclose(got[name], value, rtol=1e-9, atol=1e-14, err_msg=name)
+        elif isinstance(value, float):
+            assert_allclose(got[name], value, rtol=1e-9, err_msg=name)
+        else:
+            assert_array_equal(got[name], value, err_msg=name)
+
+
+def random_batches(rng, n_samples, n_cuts):
+    """Row slices at random cut points, plus a run of 1-row batches."""
+    cuts = np.sort(rng.choice(np.arange(1, n_samples - 5), n_cuts, replace=False))
+    ones = np.arange(n_samples - 5, n_samples)
+    edges = np.unique(np.concatenate([[0], cuts, ones, [n_samples]]))
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n_cuts", [1, 7, 40])
+def test_partial_fit_equals_fit(seed, method, n_cuts):
+    X, Y, _ = permuted_copy(seed, n_samples=300, n_units=8, relu=True, noise=1.0)
+    Y = Y[:, :6]
+    fitted = UnitMatcher(method).fit(X, Y)
+    rng = np.random.RandomState(seed)
+    streamed = UnitMatcher(method)
+    batches = random_batches(rng, 300, n_cuts)
+    for rows in batches:
+        assert streamed.partial_fit(X[rows], Y[rows]) is streamed
+    assert streamed.n_samples_seen_ == fitted.n_samples_seen_ == 300
+    assert_same_fit(streamed, fitted)
+    assert_allclose(streamed.score(X, Y), fitted.score(X, Y), rtol=1e-9)
+    assert_array_equal(streamed.transform(X), fitted.transform(X))
+
+
+def test_partial_fit_one_row_at_a_time_with_dead_units_and_wide_y(seed):
+    # More Y units than X units (unmatched Y units), a dead X unit and a
+    # constant Y unit: the constant-unit rule on the merged moments.
+    X, Y = correlated_views(seed, 4, 7, n_samples=50)
+    X[:, 2] = 0.0
+    Y[:, 5] = 3.25
+    with pytest.warns(DeadUnitWarning):
+        fitted = UnitMatcher().fit(X, Y)
+    streamed = UnitMatcher()
+    for i in range(50):
+        streamed.partial_fit(X[i : i + 1], Y[i : i + 1])
+    with pytest.warns(DeadUnitWarning):
+        assert_same_fit(streamed, fitted)
+    assert (streamed.match_ == -1).sum() == 3
+
+
+def test_partial_fit_one_dimensional_y(seed):
+    X, Y, _ = permuted_copy(seed, n_units=5)
+    fitted = UnitMatcher().fit(X, Y[:, 0])
+    streamed = UnitMatcher()
+    for rows in np.array_split(np.arange(400), 9):
+        streamed.partial_fit(X[rows], Y[rows, 0])
+    assert_same_fit(streamed, fitted)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_partial_fit_after_fit_continues(seed, method):
+    X, Y, _ = permuted_copy(seed, n_samples=300)
+    continued = UnitMatcher(method).fit(X[:120], Y[:120])
+    continued.partial_fit(X[120:200], Y[120:200]).partial_fit(X[200:], Y[200:])
+    assert continued.n_samples_seen_ == 300
+    assert_same_fit(continued, UnitMatcher(method).fit(X, Y))
+    # A new fit forgets the rows seen before.
+    continued.fit(X[:100], Y[:100])
+    assert continued.n_samples_seen_ == 100
+    assert_same_fit(continued, UnitMatcher(method).fit(X[:100], Y[:100]))
+
+
+def test_partial_fit_continues_after_a_mutual_info_fit(seed):
+    # The correlation moments of a mutual-information fit are kept.
+    X, Y, _ = permuted_copy(seed, n_samples=300)
+    matcher = UnitMatcher(metric="mutual_info").fit(X[:200], Y[:200])
+    matcher.set_params(metric="correlation").partial_fit(X[200:], Y[200:])
+    assert not hasattr(matcher, "mutual_info_")
+    assert_same_fit(matcher, UnitMatcher().fit(X, Y))
+
+
+def test_merged_accumulators_equal_fit(seed):
+    # Rows spread over workers: each accumulates its share, then they merge.
+    X, Y, _ = permuted_copy(seed, n_samples=300)
+    parts = [UnitMatcher().partial_fit(X[rows], Y[rows]) for rows in (
+        slice(0, 37), slice(37, 38), slice(38, 300))]  # fmt: skip
+    merged = parts[0]._accumulator + parts[1]._accumulator
+    merged += parts[2]._accumulator
+    assert isinstance(merged, Moments) and merged.n_samples == 300
+    whole = UnitMatcher().fit(X, Y)
+    combined = UnitMatcher()
+    combined._fit_accumulator(merged)
+    for name in ("correlation_", "match_correlation_", "matching_mean_"):
+        assert_allclose(getattr(combined, name), getattr(whole, name), rtol=1e-9)
+    for name in ("match_", "semi_match_", "one_to_one_match_", "x_constant_"):
+        assert_array_equal(getattr(combined, name), getattr(whole, name))
+
+
+def test_mutual_info_cannot_stream():
+    X, Y, _ = permuted_copy(0, n_samples=100, n_units=4)
+    matcher = UnitMatcher(metric="mutual_info")
+    with pytest.raises(ValueError, match="quantiles of all the rows"):
+        matcher.partial_fit(X, Y)
+    assert not hasattr(matcher, "n_samples_seen_")
+    with pytest.raises(ValueError, match="metric='correlation'"):
+        matcher._new_accumulator(4, 4)
+    # Nor after a fit.
+    matcher.fit(X, Y)
+    with pytest.raises(ValueError, match="quantiles"):
+        matcher.partial_fit(X, Y)
+    assert matcher.n_samples_seen_ == 100
+    # Switching to mutual information after streaming: refused when the
+    # correlations are finalised, never computed from binless moments.
+    streamed = UnitMatcher().partial_fit(X, Y)
+    streamed.set_params(metric="mutual_info")
+    with pytest.raises(ValueError, match="quantiles"):
+        streamed.match_  # noqa: B018
+    assert not get_skrep_tags(UnitMatcher(metric="mutual_info")).streaming
+
+
+def test_partial_fit_is_lazy(monkeypatch):
+    X, Y, _ = permuted_copy(0, n_samples=400)
+    expected = UnitMatcher().fit(X, Y).match_
+    calls = []
+    original = UnitMatcher._fit_accumulator
+
+    def counting(self, accumulator):
+        calls.append(accumulator.n_samples)
+        return original(self, accumulator)
+
+    monkeypatch.setattr(UnitMatcher, "_fit_accumulator", counting)
+    matcher = UnitMatcher()
+    for start in range(0, 400, 4):
+        matcher.partial_fit(X[start : start + 4], Y[start : start + 4])
+    assert calls == []
+    assert "match_" not in vars(matcher)
+    match = matcher.match_
+    matcher.correlation_, matcher.overlap_, matcher.transform(X)  # noqa: B018
+    matcher.score(X, Y)
+    assert calls == [400]
+    assert_array_equal(match, expected)
+    matcher.partial_fit(X[:10], Y[:10])
+    assert calls == [400]
+    matcher.score(X, Y)
+    assert calls == [400, 410]
+    # fit takes the same accumulator route, once.
+    UnitMatcher().fit(X, Y)
+    assert calls == [400, 410, 400]
+
+
+def test_dead_unit_warning_once_per_fit_not_per_batch():
+    X, Y, _ = permuted_copy(0, n_samples=200, n_units=5)
+    X[:, 1] = 0.0
+    matcher = UnitMatcher()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for start in range(0, 200, 10):
+            matcher.partial_fit(X[start : start + 10], Y[start : start + 10])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        matcher.match_  # noqa: B018
+        matcher.correlation_  # noqa: B018
+        matcher.transform(X)
+    assert [w.category for w in caught] == [DeadUnitWarning]
+    assert caught[0].filename == __file__  # points at the user's line
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        UnitMatcher().fit(X, Y)
+    assert [w.category for w in caught] == [DeadUnitWarning]
+    assert caught[0].filename == __file__
+
+
+def test_pickle_and_clone_a_partial_fit(seed):
+    X, Y, _ = permuted_copy(seed, n_samples=300)
+    matcher = UnitMatcher("semi-matching")
+    matcher.partial_fit(X[:100], Y[:100]).partial_fit(X[100:150], Y[100:150])
+    cloned = clone(matcher)
+    assert cloned.get_params() == matcher.get_params()
+    assert not hasattr(cloned, "n_samples_seen_")
+    # Pickled while pending: it finalises and continues like the original.
+    restored = pickle.loads(pickle.dumps(matcher))
+    assert restored.n_samples_seen_ == 150
+    for est in (matcher, restored):
+        est.partial_fit(X[150:], Y[150:])
+    assert_same_fit(restored, matcher)
+    assert_same_fit(restored, UnitMatcher("semi-matching").fit(X, Y))
+    # Pickled once finalised.
+    again = pickle.loads(pickle.dumps(matcher))
+    assert_same_fit(again, matcher)
+    assert again.score(X, Y) == matcher.score(X, Y)
+
+
+def test_partial_fit_checks_the_units():
+    X, Y, _ = permuted_copy(0, n_samples=100, n_units=4)
+    matcher = UnitMatcher().partial_fit(X[:50], Y[:50])
+    with pytest.raises(ValueError, match="features"):
+        matcher.partial_fit(X[50:, :3], Y[50:])
+    with pytest.raises(ValueError, match="units"):
+        matcher.partial_fit(X[50:], Y[50:, :3])
+    one_row = UnitMatcher().partial_fit(X[:1], Y[:1])
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        one_row.match_  # noqa: B018
+
+
+# --------------------------------------------------------------------------
+# Tags and the invariances they promise.
+# --------------------------------------------------------------------------
+
+
+def test_skrep_tags():
+    tags = get_skrep_tags(UnitMatcher())
+    assert tags.maximum == 1.0 and tags.streaming
+    assert {"shift_x", "unit_scaling_y", "unit_permutation_x"} <= tags.invariances
+    mi_tags = get_skrep_tags(UnitMatcher(metric="mutual_info"))
+    assert mi_tags.maximum is None and not mi_tags.streaming
+    assert "shift_x" not in mi_tags.invariances
+    assert "unit_scaling_x" in mi_tags.invariances
+    assert UnitMatcher().__sklearn_tags__().transformer_tags.preserves_dtype == [
+        "float64",
+        "float32",
+    ]
+
+
+def apply_map(name, V, rng):
+    if name == "shift":
+        return V + rng.uniform(-50, 50, V.shape[1])
+    if name == "unit_scaling":
+        return V * rng.uniform(0.01, 100, V.shape[1])
+    if name == "isotropic_scaling":
+        return V * 37.5
+    return V[:, rng.permutation(V.shape[1])]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("metric", ["correlation", "mutual_info"])
+def test_declared_invariances_hold_for_score(seed, method, metric):
+    X, Y, _ = permuted_copy(seed, n_samples=500, n_units=7, relu=True, noise=1.0)
+    estimator = UnitMatcher(method, metric=metric, n_bins=6)
+    base = clone(estimator).fit(X, Y).score(X, Y)
+    invariances = get_skrep_tags(estimator).invariances
+    assert invariances
+    for name in sorted(invariances):
+        name_map, view = name.rsplit("_", 1)
+        rng = np.random.RandomState(seed)
+        Xt = apply_map(name_map, X, rng) if view == "x" else X
+        Yt = apply_map(name_map, Y, rng) if view == "y" else Y
+        moved = clone(estimator).fit(Xt, Yt).score(Xt, Yt)
+        assert_allclose(moved, base, rtol=1e-9, err_msg=name)
+    if metric == "correlation":  # the promised maximum
+        assert_allclose(clone(estimator).fit(X, X).score(X, X), 1.0, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------
 # Many-to-many groups.
 # --------------------------------------------------------------------------
 
@@ -577,7 +996,7 @@ def test_match_groups_affinity_sign_handling(seed):
 def test_match_groups_dead_units_and_errors():
     X, Y, x_truth, y_truth = planted_groups(0, n_groups=2)
     X[:, 3] = 1.0
-    with pytest.warns(UserWarning, match="constant"):
+    with pytest.warns(DeadUnitWarning, match="constant"):
         x_labels, y_labels = match_groups(X, Y, n_groups=2, random_state=0)
     assert x_labels[3] == -1
     alive = np.arange(14) != 3
