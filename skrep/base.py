@@ -424,3 +424,66 @@ class StreamingMixin(TwoViewMixin):
         self.n_samples_seen_ += X.shape[0]
         self._mark_pending()
         return self
+
+    def merge(self, other):
+        """Fold in the rows another estimator of the same kind has seen.
+
+        Exact: ``a.merge(b)`` after ``a.partial_fit(X1, y1)`` and
+        ``b.partial_fit(X2, y2)`` equals ``partial_fit`` over both batches
+        (to round-off), so estimators filled on separate workers reduce to
+        one, e.g. ``functools.reduce(lambda a, b: a.merge(b), parts)``. Like
+        ``partial_fit``, it decomposes nothing until a result is used.
+
+        Parameters
+        ----------
+        other : estimator
+            Of the same class, with the same parameters and units, fitted or
+            partially fitted on other rows. Not modified.
+
+        Returns
+        -------
+        self : object
+            This estimator, now holding the rows of both.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skrep import SVCCA
+        >>> rng = np.random.RandomState(0)
+        >>> X, Y = rng.randn(200, 4), rng.randn(200, 3)
+        >>> a = SVCCA().partial_fit(X[:120], Y[:120])
+        >>> b = SVCCA().partial_fit(X[120:], Y[120:])
+        >>> merged = a.merge(b).canonical_correlations_
+        >>> bool(np.allclose(merged, SVCCA().fit(X, Y).canonical_correlations_))
+        True
+        """
+        if type(other) is not type(self):
+            raise TypeError(
+                f"Can only merge a {type(self).__name__}, got {type(other).__name__}."
+            )
+        if not get_skrep_tags(self).streaming:
+            raise ValueError(
+                f"{self!r} does not stream, so it cannot merge rows seen by "
+                "another estimator: fit it on all the rows."
+            )
+        for est, which in ((self, "this estimator"), (other, "other")):
+            if "n_samples_seen_" not in est.__dict__:
+                raise ValueError(
+                    f"{which} has seen no rows: call fit or partial_fit first."
+                )
+        if self.get_params(deep=False) != other.get_params(deep=False):
+            raise ValueError(
+                "Cannot merge estimators with different parameters: "
+                f"{self!r} and {other!r}."
+            )
+        widths = (self.n_features_in_, self.n_features_y_)
+        other_widths = (other.n_features_in_, other.n_features_y_)
+        if widths != other_widths:
+            raise ValueError(
+                f"Cannot merge estimators fitted on {widths} and {other_widths} "
+                "units (X, Y)."
+            )
+        self._accumulator.merge(other._accumulator)
+        self.n_samples_seen_ += other.n_samples_seen_
+        self._mark_pending()
+        return self

@@ -1,6 +1,7 @@
 """The numerical core and the base: moments, the constant-unit and rank rules,
 signs, streaming, and the defects hostile input found in the estimators."""
 
+import functools
 import pickle
 import warnings
 
@@ -11,7 +12,14 @@ from sklearn.base import clone
 from sklearn.model_selection import KFold
 
 from conftest import make_views
-from skrep import PWCCA, SVCCA, SparseLayerPredictor, SparseLayerPredictorCV, svcca
+from skrep import (
+    PWCCA,
+    SVCCA,
+    SparseLayerPredictor,
+    SparseLayerPredictorCV,
+    UnitMatcher,
+    svcca,
+)
 from skrep._core.cca import fit_cca, tied_groups
 from skrep._core.correlation import (
     column_correlations,
@@ -242,6 +250,39 @@ def test_partial_fit_is_lazy_and_continues_after_fit(seed, monkeypatch):
         SVCCA().fit(A, B).canonical_correlations_,
         rtol=1e-10,
     )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SVCCA(),
+        lambda: PWCCA(),
+        lambda: UnitMatcher(),
+        lambda: SparseLayerPredictor(decay=0),
+    ],
+)
+def test_estimators_merge_exactly(seed, make):
+    A, B = separated_views(seed, n_samples=600)
+    parts = [make().partial_fit(A[a:b], B[a:b]) for a, b in ((0, 250), (250, 600))]
+    merged = functools.reduce(lambda a, b: a.merge(b), parts)
+    full = make().fit(A, B)
+    assert merged.n_samples_seen_ == 600
+    assert merged.score(A, B) == pytest.approx(full.score(A, B), rel=1e-10)
+
+
+def test_merge_refuses_what_cannot_be_merged(known_views):
+    A, B = known_views
+    with pytest.raises(TypeError, match="merge"):
+        SVCCA().fit(A, B).merge(PWCCA().fit(A, B))
+    with pytest.raises(ValueError, match="parameters"):
+        SVCCA().fit(A, B).merge(SVCCA(svd_components=3).fit(A, B))
+    with pytest.raises(ValueError, match="units"):
+        SVCCA().fit(A, B).merge(SVCCA().fit(A[:, :5], B))
+    with pytest.raises(ValueError, match="no rows"):
+        SVCCA().fit(A, B).merge(SVCCA())
+    mi = UnitMatcher(metric="mutual_info", n_bins=3)
+    with pytest.raises(ValueError, match="stream"):
+        mi.fit(A, B).merge(clone(mi).fit(A, B))
 
 
 def test_feature_names_after_partial_fit(known_views):
