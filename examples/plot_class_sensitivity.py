@@ -77,10 +77,20 @@ for c in CLASSES:
 print("mean  " + "".join(f"{m:14.3f}" for m in mean.mean(axis=0)))
 
 # %%
-# Is the ranking of the classes the same in every network? The Spearman
-# correlation of the classes' similarities at ``relu2`` between pairs of
-# seeds says whether "digit c is readable early" is a property of the digits
-# or of one network.
+# Is the ranking of the classes the same in every network? For each seed, the
+# mean over classes per layer and the most and least readable digit; then the
+# Spearman correlation of the classes' similarities at ``relu2`` between
+# pairs of seeds, which says whether "digit c is readable early" is a
+# property of the digits or of one network.
+print("per seed: mean over classes (most / least readable digit)")
+print("seed " + "".join(f"{layer:>20}" for layer in LAYERS[:3]))
+for s, seed in enumerate(SEEDS):
+    cells = (
+        f"{similarity[s, :, i].mean():12.3f} ({np.argmax(similarity[s, :, i])} / "
+        f"{np.argmin(similarity[s, :, i])})"
+        for i in range(3)
+    )
+    print(f"{seed:4d} " + "".join(cells))
 if len(SEEDS) > 1:
     from scipy.stats import spearmanr
 
@@ -115,35 +125,65 @@ right.set_ylabel("held-out SVCCA with the class logit")
 right.legend(title="digit", fontsize=8, ncols=2)
 
 # %%
+# Flattened maps and raw pixels
+# -----------------------------
+# For comparison, the same held-out SVCCA with every channel at every
+# position of ``relu1`` as a feature (``reduction="flatten"``), and with the
+# raw pixels, against each class logit of the last network above.
+flat = TorchActivationExtractor(net, "relu1", reduction="flatten")
+inputs = {
+    "relu1, flattened": (flat.transform(digits.X_train), flat.transform(digits.X_test)),
+    "raw pixels": (
+        digits.X_train.reshape(len(digits.X_train), -1),
+        digits.X_test.reshape(len(digits.X_test), -1),
+    ),
+}
+for name, (rows_train, rows_test) in inputs.items():
+    scores = [
+        SVCCA()
+        .fit(rows_train, train["logits"][:, c])
+        .score(rows_test, test["logits"][:, c])
+        for c in CLASSES
+    ]
+    print(
+        f"{name} ({rows_train.shape[1]} features): held-out SVCCA with the class "
+        f"logits, lowest {np.min(scores):.3f}, mean {np.mean(scores):.3f}"
+    )
+
+# %%
 # What the figures show, and how it compares with the paper
 # ---------------------------------------------------------
-# Numbers from one full run (15 epochs, width 16, 5 seeds):
+# The statements below are about the full run (15 epochs, width 16, 5
+# seeds) and refer to the tables it prints above; the quick smoke-test run
+# (``SKREP_EXAMPLES_QUICK=1``) trains one small network briefly, and its
+# numbers differ.
 #
-# * **Class information grows with depth.** Averaged over classes the
-#   held-out similarity rises from 0.62 (``relu1``) to 0.76 (``relu2``) and
-#   0.89 (``relu3``). ``relu4`` is at 1.00 for every class by construction:
-#   the logits are an affine function of it, so this column is a sanity
-#   check, not a finding.
-# * **Some digits are readable earlier than others.** 4 is the most
-#   readable digit in the first two layers (0.75 and 0.89), 5 and 9 the least
-#   (0.45 in ``relu1`` for both). 9 catches up by ``relu3`` (0.92); 5 and 8
-#   stay the hardest there (0.81). This is the kind of class-dependent
-#   sensitivity Raghu et al. report for ImageNet classes.
-# * **Only partly a property of the digits.** The spread over seeds is large
-#   in the first layers (up to +-0.2), and the ranking of the classes at
-#   ``relu2`` agrees between seeds only moderately (mean Spearman rho 0.67,
-#   0.45 to 0.84). The paper shows one network; with several, the ordering
-#   of individual classes is visibly seed-dependent, while the depth trend
-#   and the extremes (4 early; 5 late) repeat. We do not test the paper's
-#   claim that *similar* classes have close curves: digits have no pairs as
-#   clear-cut as its dog breeds.
+# * **Class information grows with depth.** The mean over classes (the last
+#   row of the first table) rises from ``relu1`` to ``relu2`` to ``relu3``,
+#   and it does so in every seed (the per-seed table). ``relu4`` is at 1 for
+#   every class by construction: the logits are an affine function of it, so
+#   this column is a sanity check, not a finding.
+# * **Some digits are readable earlier than others.** Averaged over seeds,
+#   4 is the most readable digit in ``relu1``, ``relu2`` and ``relu3`` and 5
+#   the least; 9 is nearly as low as 5 in ``relu1`` but close to the top by
+#   ``relu3``. This is the kind of class-dependent sensitivity Raghu et al.
+#   report for ImageNet classes.
+# * **Only partly a property of the digits.** The spread over seeds (the
+#   ``+-`` columns) is largest in the first layers, the most and least
+#   readable digits change from seed to seed (the per-seed table), and the
+#   ranking of the classes at ``relu2`` agrees between seeds only
+#   moderately (the printed Spearman rho). The paper shows one network;
+#   with several, the ordering of individual classes is visibly
+#   seed-dependent, while the depth trend repeats. We do not test the
+#   paper's claim that *similar* classes have close curves: digits have no
+#   pairs as clear-cut as its dog breeds.
 # * **How to read the numbers.** A convolutional layer enters here through
 #   its spatially averaged channels only, so early layers, whose channels
 #   detect local strokes, score low partly because averaging throws away
-#   where the strokes are. The flattened maps (every channel at every
-#   position) predict every logit almost perfectly from ``relu1`` on
-#   (held-out > 0.95, as do the raw pixels): on 8x8 digits the class is
-#   nearly a linear function of the input, so flattened maps cannot show
-#   where the network learns it.
+#   where the strokes are. The flattened ``relu1`` maps (every channel at
+#   every position) and the raw pixels predict every logit far better than
+#   the averaged ``relu1`` does (the last cell's output): on 8x8 digits the
+#   class is nearly a linear function of the input, so flattened maps
+#   cannot show where the network learns it.
 
 plt.show()

@@ -95,7 +95,7 @@ for name in nets:
     print(f"dead units of {name}: {dict(zip(LAYERS, dead))}")
 
 matchers = {}
-print("layer  net 1 vs    semi  match match ho   live overlap")
+print("layer  net 1 vs    semi  match match ho   live overlap   best")
 for layer in LAYERS:
     for other in ("net 2", "untrained"):
         matcher = UnitMatcher(method="matching").fit(
@@ -110,6 +110,7 @@ for layer in LAYERS:
             held_out,
             matcher.match_correlation_[live].mean(),
             matcher.overlap_,
+            matcher.match_correlation_[live].max(),
         )
         print(f"{layer:6} {other:9} " + " ".join(f"{v:6.3f}" for v in values))
 
@@ -117,7 +118,7 @@ for layer in LAYERS:
 # ``semi`` and ``match`` are on the training images, ``match ho`` the same
 # pairs on held-out images, ``live`` the matching mean over pairs of two live
 # units, ``overlap`` the share of units whose one-to-one partner is also their
-# best partner.
+# best partner, ``best`` the highest correlation of a one-to-one pair.
 
 # %%
 # Correlation matrices in natural and matched order
@@ -196,9 +197,10 @@ for row, unit_2 in zip(axes, shown):
 # %%
 # What the figures show, and how it compares with the paper
 # ---------------------------------------------------------
-# Numbers below are from one full run (15 epochs, width 16, seeds 0 and 1;
-# both nets reach about 97% held-out accuracy); the printed table above is
-# the run you are reading.
+# The statements below are about the full run (15 epochs, width 16, seeds 0
+# and 1) and refer to what it prints above; the quick smoke-test run
+# (``SKREP_EXAMPLES_QUICK=1``) trains smaller networks for fewer epochs, and
+# its numbers differ.
 #
 # * **Matched order reveals partners.** In natural order the correlation
 #   matrices have no structure along the diagonal; in matched order a
@@ -207,31 +209,32 @@ for row, unit_2 in zip(axes, shown):
 #   background), so the diagonal stands out less. This agrees with the
 #   paper's correlation matrices.
 # * **Some units have a close partner, others do not.** The sorted curves
-#   start near r = 0.9 in every layer and fall off: a few features are
-#   learned by both networks, many only approximately. Semi-matching lies
-#   above matching at every layer (e.g. 0.68 vs 0.60 in ``relu1``, 0.52 vs
-#   0.44 in ``relu3``), and only 25-47% of units have their best partner as
-#   their one-to-one partner: several units of one net resemble the same unit
-#   of the other. This is the paper's finding that the nets share features
-#   but not the one-to-one basis.
+#   start high in every layer (the ``best`` column) and fall off: a few
+#   features are learned by both networks, many only approximately.
+#   Semi-matching lies above matching at every layer (``semi`` against
+#   ``match`` in the table), and fewer than half of the units have their
+#   best partner as their one-to-one partner (``overlap``): several units of
+#   one net resemble the same unit of the other. This is the paper's finding
+#   that the nets share features but not the one-to-one basis.
 # * **Trained vs untrained.** Two trained nets match better than a trained
-#   and an untrained one in every layer (matching 0.60 vs 0.43 in ``relu1``,
-#   0.63 vs 0.31 in ``relu2``). The untrained baseline is far from 0,
-#   especially in ``relu1``: random 3x3 filters on images of ink already
-#   correlate. Always compare with such a baseline.
-# * **Depth.** The mean matched correlation does not fall cleanly with depth
-#   here (``relu2`` 0.63 > ``relu1`` 0.60 > ``relu3`` 0.44 > ``relu4`` 0.33),
-#   unlike the paper's AlexNets where the first layer matches best. Part of
-#   this is dead units: about half of the dense layer ``relu4`` (34 and 26 of
-#   64 units) never fires on these images (17 already at initialisation), and
-#   each dead unit enters the mean with correlation 0. Over pairs of live
-#   units, ``relu4`` matches as well as ``relu2`` (0.71 vs 0.70). Small
-#   networks on 8x8 digits are a long way from ImageNet; read the depth trend
-#   as not reproduced.
-# * **Matched units see the same digits.** The best-matched ``relu4`` pairs
-#   respond most to the same digit class (7s, 4s) in both networks; the
-#   worst live pair (r = 0.36) prefers 6s in net 1 and 2s in net 2: its
-#   partner is a leftover of the one-to-one assignment, not a real match.
-#   Li et al. show the same for image patches of AlexNet's conv units.
+#   and an untrained one in every layer, with either method. The untrained
+#   baseline is far from 0, most of all in ``relu1``: random 3x3 filters on
+#   images of ink already correlate. Always compare with such a baseline.
+# * **Depth.** The mean matched correlation (``match``) does not fall
+#   cleanly with depth here: ``relu2`` matches better than ``relu1``, unlike
+#   the paper's AlexNets where the first layer matches best. Part of this is
+#   dead units: the printed counts show that about half of the dense layer
+#   ``relu4`` never fires on these images in the trained nets (and many
+#   units already at initialisation), and each dead unit enters the mean
+#   with correlation 0. Over pairs of live units (``live``), ``relu4``
+#   matches as well as ``relu2``. Small networks on 8x8 digits are a long
+#   way from ImageNet; read the depth trend as not reproduced.
+# * **Matched units see the same digits.** For each of the three
+#   best-matched ``relu4`` pairs, the digit that activates net 1's unit most
+#   is also the one that activates its partner most (the last printed
+#   lines), though the top five of a pair can mix in other digits; the
+#   worst live pair's top digits do not overlap at all: its partner is a
+#   leftover of the one-to-one assignment, not a real match. Li et al. show
+#   the same for image patches of AlexNet's conv units.
 
 plt.show()

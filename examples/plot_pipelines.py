@@ -152,36 +152,44 @@ print(f"R^2 of the refitted best pipeline on the test images: {test_score:.3f}")
 # %%
 # What the output shows
 # ---------------------
-# Numbers from one full run (15 epochs, width 16, seeds 0 and 1):
+# The statements below are about the full run (15 epochs, width 16, seeds 0
+# and 1) and refer to what it prints above; the quick smoke-test run
+# (``SKREP_EXAMPLES_QUICK=1``) trains smaller networks for fewer epochs, and
+# its numbers differ. Timings depend on the machine and its load.
 #
-# * **Held-out similarity.** For ``relu3`` with averaged channels, SVCCA is
-#   0.680 in-sample and 0.674 cross-validated: with 32 features and 1203
-#   images the bias is negligible. On the flattened maps (512 features) the
-#   truncation to 99% of the variance keeps the bias small (0.854 vs 0.839),
-#   but plain CCA (``svd_components=None``) reports 0.681 in-sample against
-#   0.349 on held-out folds: half of its "similarity" is fitted noise. CCA
-#   needs many more samples than dimensions; cross-validation measures how
-#   far from that regime an analysis is.
-# * **Chance levels.** The same pipelines against an untrained network score
-#   0.547, 0.778 and 0.228: SVCCA between a trained and a *random* network is
-#   far from 0 (random convolutions of digits already share much of their
-#   variance). A similarity is only meaningful next to such a baseline.
-# * **Parallel grids.** The 25 layer pairs take 0.05 s on one process and
-#   about 2.4 s with ``n_jobs=2``: for matrices this small, starting worker
-#   processes costs more than it saves. Parallelism pays when each pair is
-#   expensive (many samples, thousands of units, or ``cv=`` folds); the
-#   call is the same, and ``joblib.parallel_config`` picks the backend.
+# * **Held-out similarity.** For ``relu3`` with averaged channels (the first
+#   printed line), SVCCA in-sample and cross-validated nearly agree: with 32
+#   features and 1203 images the bias is negligible. On the flattened maps
+#   (512 features) the truncation to 99% of the variance keeps the bias
+#   small (second line), but plain CCA (``svd_components=None``, third
+#   line) reports about twice as much similarity in-sample as on held-out
+#   folds: half of its "similarity" is fitted noise. CCA needs many more
+#   samples than dimensions; cross-validation measures how far from that
+#   regime an analysis is.
+# * **Chance levels.** The same pipelines against an untrained network
+#   (``vs untrained net``) score far from 0: SVCCA between a trained and a
+#   *random* network is substantial (random convolutions of digits already
+#   share much of their variance). A similarity is only meaningful next to
+#   such a baseline.
+# * **Parallel grids.** The printed timings show the 25 layer pairs taking
+#   longer with ``n_jobs=2`` than on one process: for matrices this small,
+#   starting worker processes costs more than it saves. Parallelism pays
+#   when each pair is expensive (many samples, thousands of units, or
+#   ``cv=`` folds); the call is the same, and ``joblib.parallel_config``
+#   picks the backend.
 # * **The grid itself.** With averaged channels, corresponding dense layers
-#   match (``relu4`` 0.80, logits 0.96), and net A's ``relu4`` is as close
-#   to net B's logits (0.97) as the logits are to each other. The averaged
-#   convolutional layers are similar at *every* depth (0.68 to 0.87):
-#   averaging over positions discards what tells them apart. Compare
-#   convolutional layers with ``reduction="positions"`` (one row per image
-#   and position) as the other examples do.
-# * **The search** picks net A's ``relu4`` and no decay: it predicts net B's
-#   38 live ``relu4`` units with held-out R^2 0.932 (0.936 on the test
-#   images after refitting), against 0.76 from ``relu3`` and 0.72 from
-#   ``relu2``. Corresponding layers predict each other best, and any L1
-#   decay costs accuracy at this sample size.
+#   match well (the ``relu4`` and ``logits`` diagonal entries), and net A's
+#   ``relu4`` is at least as close to net B's logits as the logits are to
+#   each other. The averaged convolutional layers are similar at *every*
+#   depth (the upper-left 3 x 3 block): averaging over positions discards
+#   what tells them apart. Compare convolutional layers with
+#   ``reduction="positions"`` (one row per image and position) as the other
+#   examples do.
+# * **The search** picks net A's ``relu4`` and no decay (the ``best:`` line):
+#   it predicts net B's live ``relu4`` units better than ``relu3`` or
+#   ``relu2`` do, and the refitted pipeline scores about the same on the test
+#   images as in cross-validation. Corresponding layers predict each other
+#   best, and any L1 decay costs accuracy at this sample size (for every
+#   layer, R^2 falls as the decay grows).
 
 plt.show()

@@ -170,43 +170,39 @@ axes[0].legend(fontsize=8)
 # %%
 # What the figures show, and how it compares with the paper
 # ---------------------------------------------------------
-# Numbers from one full run (4 seeds per group, so 6 pairs; mean +- sd over
-# pairs). The generalising networks reach 97% held-out accuracy; the
-# memorising ones fit 90-100% of their random training labels and are at
-# chance (about 10%) on held-out digits.
-#
-# ==========================  ======  ======  ======  ======  ======
-# held-out PWCCA              relu1   relu2   relu3   relu4   logits
-# ==========================  ======  ======  ======  ======  ======
-# generalising pairs          0.875   0.832   0.818   0.834   0.952
-# memorising pairs            0.798   0.521   0.394   0.572   0.535
-# generalising vs memorising  0.849   0.686   0.587   0.655   0.403
-# ==========================  ======  ======  ======  ======  ======
+# The statements below are about the full run (4 seeds per group, so 6
+# pairs; mean +- sd over pairs) and refer to what it prints above; the
+# quick smoke-test run (``SKREP_EXAMPLES_QUICK=1``) trains fewer, shorter
+# runs on fewer images, and its numbers differ. The printed accuracies show
+# that the generalising networks classify held-out digits well, while the
+# memorising ones fit most or all of their random training labels and are
+# at chance (about 1 in 10) on held-out digits.
 #
 # * **Generalising networks are more alike than memorising ones, as in the
-#   paper.** The gap is small in the first layer (0.88 vs 0.80: both groups
-#   see the same images and learn similar stroke detectors) and large from
-#   ``relu2`` on (0.82 vs 0.39 in ``relu3``, 0.95 vs 0.54 at the logits), far
-#   beyond the spread over pairs. This is Morcos et al.'s main finding.
+#   paper.** In the first table the gap between the two groups is small in
+#   ``relu1`` (both groups see the same images and learn similar stroke
+#   detectors) and large from ``relu2`` on, up to the logits, well beyond
+#   the spread over pairs. This is Morcos et al.'s main finding.
 # * Here memorising networks are even less similar to each other than to a
-#   generalising network in ``relu2`` to ``relu4``: random labels make each
-#   network carve its own idiosyncratic representation.
-# * **Wider networks are more alike, with caveats.** With the SVD truncation
-#   (right panel) the narrowest networks (width 4) are the least similar in
-#   every layer, and ``relu3`` and the logits become steadily more similar
-#   up to width 32 (0.67 to 0.80 and 0.89 to 0.97), as Morcos et al. report.
-#   ``relu1``, ``relu2`` and ``relu4`` level off from width 8 on. This
-#   agrees with the paper qualitatively; the effect beyond width 8 is
-#   small on this task.
+#   generalising network in every layer but the logits: random labels make
+#   each network carve its own idiosyncratic representation.
+# * **Wider networks are more alike, with caveats.** With the SVD
+#   truncation (the ``PWCCA, 99% SVD`` rows, right panel) the narrowest
+#   networks (width 4) are the least similar in every layer, and ``relu3``
+#   and the logits become more similar at every step up to width 32, as
+#   Morcos et al. report. ``relu1``, ``relu2`` and ``relu4`` show no clear
+#   trend from width 8 on. This agrees with the paper qualitatively; the
+#   effect beyond width 8 is small on this task.
 # * **A trap: plain PWCCA on wide dense layers with few images.** Without
-#   truncation (left panel), ``relu4`` seems to become *less* similar as the
-#   networks widen (0.90 to 0.79). ``relu4`` has ``4 * width`` units (128 at
-#   width 32) but only 1203 training images, so the canonical directions
-#   are over-fitted and their held-out correlations fall (compared
-#   in-sample, where the fit flatters instead, the same pairs stay at about
-#   0.90 at every width). Truncating to the directions that carry 99% of the
-#   variance (as SVCCA does) removes the artefact. The convolutional layers,
-#   with one row per image and position (tens of thousands of rows), are
-#   barely affected.
+#   truncation (the ``PWCCA`` rows, left panel), ``relu4`` seems to become
+#   *less* similar as the networks widen. ``relu4`` has ``4 * width`` units
+#   (128 at width 32) but only 1203 training images, so the canonical
+#   directions are over-fitted and their held-out correlations fall;
+#   compared in-sample (the printed ``relu4 PWCCA on the training images``),
+#   where the fit flatters instead, the same pairs score about the same at
+#   every width. Truncating to the directions that carry 99% of the
+#   variance (as SVCCA does) removes the artefact. The convolutional
+#   layers, with one row per image and position (tens of thousands of
+#   rows), change much less with the truncation.
 
 plt.show()

@@ -173,27 +173,29 @@ axes[0].legend(fontsize=8)
 # %%
 # What the figure shows, and how it compares with the paper
 # ---------------------------------------------------------
-# Numbers from one full run (15 epochs, width 16; held-out accuracy 0.976
-# with every unit):
+# The statements below are about the full run (15 epochs, width 16) and
+# refer to the tables it prints above (``nan``: fewer canonical directions
+# than k); the quick smoke-test run (``SKREP_EXAMPLES_QUICK=1``) trains
+# smaller networks for fewer epochs, and its numbers differ.
 #
-# * **Directions beat neurons, as in the paper.** Keeping 8 SVCCA directions
-#   of ``relu3`` (32 channels) gives 0.966, while the 8 highest-variance
-#   channels give 0.781 and 8 random channels 0.581; the neurons need 16 to
-#   24 dimensions to catch up. In ``relu4`` (64 units) 8 SVCCA directions
-#   give 0.973 against 0.497 for the 8 highest-variance units and 0.158 for 8
-#   random ones. This is Raghu et al.'s observation: the network reads a
+# * **Directions beat neurons, as in the paper.** In both layers, keeping 8
+#   SVCCA directions comes close to the accuracy with every unit, while 8
+#   neurons fall far short, the highest-variance ones and even more so random
+#   ones (the k = 8 rows); in ``relu3`` the neurons need 16 to 24 dimensions
+#   to catch up. This is Raghu et al.'s observation: the network reads a
 #   low-dimensional subspace spread over many neurons, and SVCCA finds it.
 # * **SVCCA finds few directions.** With ``svd_components=0.99`` SVCCA keeps
-#   21 canonical directions for ``relu3`` and 16 for ``relu4``; curves stop
-#   there. 34 of ``relu4``'s 64 units are dead (never fire), which is part of
-#   why random neurons do so badly there: many picks carry nothing.
+#   fewer canonical directions than the layer has units (the header line of
+#   each table); the SVCCA curves stop there. More than half of ``relu4``'s
+#   units are dead (never fire), which is part of why random neurons do so
+#   badly there: many picks carry nothing.
 # * **But SVCCA directions are no better than PCA directions here.** The
 #   paper compares SVCCA directions only with neurons. The top principal
-#   directions of the layer itself do about as well in ``relu4`` (within
-#   0.01 from k = 4 on; better at k = 1 and 3, worse at k = 2) and better
-#   below k = 6 in ``relu3`` (0.887 vs 0.712 at k = 3). What matters
-#   for accuracy is keeping the high-variance subspace; that the canonical
-#   directions (shared with another network) reach it almost as fast is the
-#   interesting part, not that they beat other directions.
+#   directions of the layer itself do about as well in ``relu4`` (nearly
+#   the same accuracy from k = 4 on; better at k = 1 and 3, worse at k = 2)
+#   and better in ``relu3`` at small k (most of all up to k = 4). What
+#   matters for accuracy is keeping the high-variance subspace; that the
+#   canonical directions (shared with another network) reach it almost as
+#   fast is the interesting part, not that they beat other directions.
 
 plt.show()
