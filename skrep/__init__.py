@@ -17,6 +17,7 @@ from skrep._cca import PWCCA, SVCCA, pwcca, svcca
 from skrep._compare import LayerComparison, compare_layers
 from skrep._matching import UnitMatcher, match_groups
 from skrep._sparse import SparseLayerPredictor, SparseLayerPredictorCV
+from skrep._units import dead_units
 
 __all__ = [
     "LayerComparison",
@@ -26,6 +27,7 @@ __all__ = [
     "SparseLayerPredictorCV",
     "UnitMatcher",
     "compare_layers",
+    "dead_units",
     "match_groups",
     "pwcca",
     "svcca",

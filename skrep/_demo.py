@@ -18,10 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from skrep._cca import PWCCA, SVCCA
-from skrep._compare import compare_layers
-from skrep._matching import UnitMatcher
-from skrep._sparse import SparseLayerPredictor
+from skrep import (
+    PWCCA,
+    SVCCA,
+    SparseLayerPredictor,
+    UnitMatcher,
+    compare_layers,
+    dead_units,
+)
 
 #: The sparse-prediction decays of Li et al. (2016), Table 1.
 DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
@@ -231,7 +235,7 @@ def analyse_networks(
             "layer": name,
             **{
                 f"dead_units_{key}": int(
-                    np.sum(np.ptp(acts[key, name, "positions"][0], 0) == 0)
+                    np.sum(dead_units(acts[key, name, "positions"][0]))
                 )
                 for key in nets
             },

@@ -411,3 +411,16 @@ def test_fit_cca_returns_the_moments(known_views):
         result, moments = fit_cca(A, B, algorithm=algorithm)
         assert moments.n_samples == A.shape[0]
         np.testing.assert_allclose(moments.mean[: A.shape[1]], A.mean(0))
+
+
+def test_dead_units_is_the_rule(seed):
+    rng = np.random.RandomState(seed)
+    X = np.column_stack(
+        [rng.randn(50), np.zeros(50), 1e8 + 1e-3 * rng.randn(50), np.full(50, 7.0)]
+    )
+    from skrep import dead_units
+
+    assert dead_units(X).tolist() == [False, True, False, True]
+    assert dead_units(X).tolist() == Moments(4).update(X).constant.tolist()
+    with pytest.raises(ValueError, match="NaN"):
+        dead_units(np.full((3, 2), np.nan))
