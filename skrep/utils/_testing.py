@@ -53,7 +53,7 @@ INSTANCES = {
         ({}, {}),
         ({"method": "semi-matching"}, {}),
         (
-            {"metric": "mutual_info", "n_bins": 4},
+            {"metric": "mutual_info", "n_bins": 3},
             dict.fromkeys(
                 ("check_fit_score_takes_y", "check_n_features_in_after_fitting"),
                 "scikit-learn calls partial_fit whenever it exists; with "
