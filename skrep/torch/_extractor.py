@@ -36,7 +36,7 @@ from torch.utils.data import (
 
 __all__ = ["TorchActivationExtractor"]
 
-_REDUCTIONS = ("mean", "max", "flatten", "positions")
+_REDUCTIONS = ("mean", "max", "flatten", "positions", "maps")
 _REPEATED = ("error", "first", "last", "mean")
 _PROBE_SAMPLES = 2
 
@@ -505,6 +505,7 @@ class _LayerCapture:
         self.layout = _layout_of(module)
         self.sample_ndim = None
         self.sample_shape = None
+        self.map_shape = None
         self.channel_axis = None
         self.n_positions = None
         self.calls = 0
@@ -712,6 +713,12 @@ class _Run:
             reduced = x
         elif reduction == "flatten":
             reduced = x.reshape(n, -1)
+        elif reduction == "maps":
+            # Channels first, then the positions: flattened channel-major, so
+            # that reshape(n, *map_shape) gives the maps back.
+            maps = x.movedim(capture.channel_axis, 1)
+            capture.map_shape = tuple(maps.shape[1:])
+            reduced = maps.reshape(n, -1)
         else:
             axis = capture.channel_axis
             if reduction == "positions":
@@ -759,6 +766,13 @@ class _Run:
         if isinstance(batch, (tuple, list)):
             return type(batch)(self.move(value) for value in batch)
         return batch
+
+
+def _as_maps(array, map_shape):
+    """Rows of channel-major flattened maps as maps (a view, memmaps included)."""
+    if map_shape is None:  # 2-D outputs pass through
+        return array
+    return array.reshape((array.shape[0],) + tuple(map_shape))
 
 
 def _all_finite(tensor):
@@ -927,7 +941,7 @@ class TorchActivationExtractor(TransformerMixin, BaseEstimator):
         The root module (name ``""``) is not selectable: name its last
         submodule instead.
 
-    reduction : {"mean", "max", "flatten", "positions"} or callable, \
+    reduction : {"mean", "max", "flatten", "positions", "maps"} or callable, \
             default="mean"
         How a layer output ``(N, ...)`` becomes a ``(rows, features)`` block.
         Reductions act on every axis but the samples (axis 0) and the channels
@@ -942,6 +956,13 @@ class TorchActivationExtractor(TransformerMixin, BaseEstimator):
           rows by the number of positions P; with several layers all must
           have the same P (else ``ValueError``; :meth:`extract` allows
           different P per layer).
+        - ``"maps"``: every value is a feature, channels first, then the
+          positions: ``(N, C * H * W)`` flattened channel-major (for a
+          channels-last output ``(N, T, D)``, ``(N, D * T)``), so that
+          ``reshape(N, C, H, W)`` gives the maps back. :meth:`extract`
+          returns the maps themselves, ``(N, C, H, W)`` (``(N, C, L)`` for
+          a Conv1d, ``(N, D, T)`` for tokens), as :class:`~skrep.DFTCCA`
+          takes them.
         - a callable ``f(tensor (N, ...)) -> tensor (N, F)``, applied on the
           device to every captured tensor (2-D ones included).
 
@@ -1222,7 +1243,9 @@ class TorchActivationExtractor(TransformerMixin, BaseEstimator):
         activations : dict of str to ndarray of shape (n_rows, n_features)
             One array per layer, in the order of ``layer_names_``. With
             ``reduction="positions"`` layers may have different numbers of
-            rows here.
+            rows here. With ``reduction="maps"`` each array keeps its
+            positions, channels first: ``(n_samples, C, H, W)`` (2-D
+            outputs stay ``(n_samples, D)``).
         """
         self._validate_params_if_needed()
         X = self._check_inputs(X, reset=False)
@@ -1390,7 +1413,13 @@ class TorchActivationExtractor(TransformerMixin, BaseEstimator):
             )
             for capture in run.captures
         }
-        return output.result(), info
+        result = output.result()
+        if mode == "extract" and isinstance(self.reduction, str):
+            if self.reduction == "maps":
+                result = {
+                    c.name: _as_maps(result[c.name], c.map_shape) for c in run.captures
+                }
+        return result, info
 
     def _loop(self, run, batches, output, bar):
         forward_fn = self.forward_fn
