@@ -220,22 +220,21 @@ class FrequencyPlan:
         h, w = self.size
         return (-self.rows) % h, (-self.cols) % w
 
-    def to_grid(self, values, fill=0):
+    def to_grid(self, values):
         """Spread per-frequency values over the full ``h x w`` grid.
 
         Parameters
         ----------
         values : ndarray of shape (n_frequencies, ...)
-            Real values (a frequency and its negation share them).
-        fill : scalar, default=0
-            Unused; every grid cell is some frequency or its negation.
+            Real values (a frequency and its negation share them; every grid
+            cell is one of the two).
 
         Returns
         -------
         grid : ndarray of shape (h, w, ...)
         """
         values = np.asarray(values)
-        grid = np.full(self.size + values.shape[1:], fill, dtype=values.dtype)
+        grid = np.empty(self.size + values.shape[1:], dtype=values.dtype)
         grid[self.rows, self.cols] = values
         grid[self.partners()] = values
         return grid
