@@ -15,11 +15,13 @@ __version__ = "0.1.0"
 
 from skrep._cca import PWCCA, SVCCA, pwcca, svcca
 from skrep._compare import LayerComparison, compare_layers
+from skrep._dft import DFTCCA
 from skrep._matching import UnitMatcher, match_groups
 from skrep._sparse import SparseLayerPredictor, SparseLayerPredictorCV
 from skrep._units import dead_units
 
 __all__ = [
+    "DFTCCA",
     "LayerComparison",
     "PWCCA",
     "SVCCA",

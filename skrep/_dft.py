@@ -256,7 +256,7 @@ class DFTCCA(StreamingMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from skrep._dft import DFTCCA
+    >>> from skrep import DFTCCA
     >>> rng = np.random.RandomState(0)
     >>> maps = rng.randn(300, 4, 8, 8)
     >>> mixed = np.einsum("nchw,cd->ndhw", maps, rng.randn(4, 6))

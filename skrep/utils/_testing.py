@@ -63,6 +63,7 @@ INSTANCES = {
             ),
         ),
     ],
+    "DFTCCA": [({}, {}), ({"algorithm": "svd"}, {})],
     "SparseLayerPredictor": [
         ({}, {}),
         ({"decay": 0}, {}),
