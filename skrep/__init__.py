@@ -17,6 +17,7 @@ from skrep._cca import PWCCA, SVCCA, pwcca, svcca
 from skrep._compare import LayerComparison, compare_layers
 from skrep._dft import DFTCCA
 from skrep._matching import UnitMatcher, match_groups
+from skrep._procrustes import Procrustes
 from skrep._sparse import SparseLayerPredictor, SparseLayerPredictorCV
 from skrep._units import dead_units
 
@@ -24,6 +25,7 @@ __all__ = [
     "DFTCCA",
     "LayerComparison",
     "PWCCA",
+    "Procrustes",
     "SVCCA",
     "SparseLayerPredictor",
     "SparseLayerPredictorCV",

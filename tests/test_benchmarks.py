@@ -12,6 +12,7 @@ SMOKE_ARGS = {
     "bench_dft.py": ["--quick"],
     "bench_sparse.py": ["--quick"],
     "bench_matching.py": ["--quick"],
+    "bench_procrustes.py": ["--quick", "--repeat", "1"],
     "bench_streaming.py": ["--quick"],
     "bench_extractor.py": ["--n-images", "64", "--repeats", "1", "--no-memory"],
 }

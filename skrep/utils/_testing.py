@@ -64,6 +64,11 @@ INSTANCES = {
         ),
     ],
     "DFTCCA": [({}, {}), ({"algorithm": "svd"}, {})],
+    "Procrustes": [
+        ({}, {}),
+        ({"alpha": 0.0}, {}),
+        ({"alpha": 0.5, "algorithm": "svd"}, {}),
+    ],
     "SparseLayerPredictor": [
         ({}, {}),
         ({"decay": 0}, {}),
