@@ -13,10 +13,7 @@ import numpy as np
 from scipy.spatial.distance import squareform
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import (
-    StrOptions,
-    validate_parameter_constraints,
-)
+from sklearn.utils._param_validation import StrOptions, validate_params
 
 from skrep._core.correlation import unit_stats
 from skrep._core.rdm import COMPARISONS, METRICS, condensed_rdm, rdm_similarity
@@ -309,6 +306,14 @@ def _count_constant_units(V):
     return int(np.count_nonzero(unit_stats(V)[2]))
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "metric": [StrOptions(set(METRICS))],
+        "square": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def rdm(X, metric="correlation", *, square=False):
     r"""Representational dissimilarity matrix of one layer.
 
@@ -363,13 +368,6 @@ def rdm(X, metric="correlation", *, square=False):
     >>> rdm(np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0], [2.0, 4.0, 6.0]]))
     array([2., 0., 2.])
     """
-    # Validated here rather than by a decorator, which would hide the
-    # docstring's example from the doctest collector.
-    validate_parameter_constraints(
-        {"metric": [StrOptions(set(METRICS))], "square": ["boolean"]},
-        {"metric": metric, "square": square},
-        caller_name="rdm",
-    )
     X = check_array(
         X, dtype=[np.float64, np.float32], ensure_min_samples=2, input_name="X"
     )
