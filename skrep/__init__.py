@@ -18,6 +18,7 @@ from skrep._compare import LayerComparison, compare_layers
 from skrep._dft import DFTCCA
 from skrep._matching import UnitMatcher, match_groups
 from skrep._procrustes import Procrustes
+from skrep._rsa import RSA, rdm, rsa
 from skrep._sparse import SparseLayerPredictor, SparseLayerPredictorCV
 from skrep._units import dead_units
 
@@ -26,6 +27,7 @@ __all__ = [
     "LayerComparison",
     "PWCCA",
     "Procrustes",
+    "RSA",
     "SVCCA",
     "SparseLayerPredictor",
     "SparseLayerPredictorCV",
@@ -34,6 +36,8 @@ __all__ = [
     "dead_units",
     "match_groups",
     "pwcca",
+    "rdm",
+    "rsa",
     "svcca",
 ]
 

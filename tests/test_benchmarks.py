@@ -13,6 +13,7 @@ SMOKE_ARGS = {
     "bench_sparse.py": ["--quick"],
     "bench_matching.py": ["--quick"],
     "bench_procrustes.py": ["--quick", "--repeat", "1"],
+    "bench_rsa.py": ["--quick"],
     "bench_streaming.py": ["--quick"],
     "bench_extractor.py": ["--n-images", "64", "--repeats", "1", "--no-memory"],
 }

@@ -69,6 +69,11 @@ INSTANCES = {
         ({"alpha": 0.0}, {}),
         ({"alpha": 0.5, "algorithm": "svd"}, {}),
     ],
+    "RSA": [
+        ({}, {}),
+        ({"rdm_metric": "euclidean", "compare": "pearson"}, {}),
+        ({"rdm_metric": "sqeuclidean", "compare": "kendall"}, {}),
+    ],
     "SparseLayerPredictor": [
         ({}, {}),
         ({"decay": 0}, {}),
