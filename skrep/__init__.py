@@ -1,7 +1,10 @@
 """skrep: compare what neural networks learn, the scikit-learn way.
 
 Estimators for the representation-similarity analyses of Convergent Learning
-(Li et al. 2016), SVCCA (Raghu et al. 2017) and PWCCA (Morcos et al. 2018).
+(Li et al. 2016), SVCCA (Raghu et al. 2017) and PWCCA (Morcos et al. 2018),
+and the measures researchers compare them with: CKA (Kornblith et al. 2019),
+generalised shape metrics (Williams et al. 2021), RSA (Kriegeskorte et al.
+2008) and the SVCCA paper's DFT-CCA for convolutional layers.
 Rows are samples (stimuli), columns are units.
 
 ``import skrep`` and ``from skrep import *`` never import torch, and both work
@@ -14,6 +17,7 @@ where torch is not installed. The PyTorch bridge lives in :mod:`skrep.torch`;
 __version__ = "0.1.0"
 
 from skrep._cca import PWCCA, SVCCA, pwcca, svcca
+from skrep._cka import CKA, cka
 from skrep._compare import LayerComparison, compare_layers
 from skrep._dft import DFTCCA
 from skrep._matching import UnitMatcher, match_groups
@@ -23,6 +27,7 @@ from skrep._sparse import SparseLayerPredictor, SparseLayerPredictorCV
 from skrep._units import dead_units
 
 __all__ = [
+    "CKA",
     "DFTCCA",
     "LayerComparison",
     "PWCCA",
@@ -32,6 +37,7 @@ __all__ = [
     "SparseLayerPredictor",
     "SparseLayerPredictorCV",
     "UnitMatcher",
+    "cka",
     "compare_layers",
     "dead_units",
     "match_groups",

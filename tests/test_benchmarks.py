@@ -9,6 +9,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SMOKE_ARGS = {
     "bench_cca.py": ["--quick", "--repeat", "1"],
+    "bench_cka.py": ["--quick", "--repeat", "1"],
     "bench_dft.py": ["--quick"],
     "bench_sparse.py": ["--quick"],
     "bench_matching.py": ["--quick"],

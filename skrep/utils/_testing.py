@@ -63,6 +63,30 @@ INSTANCES = {
             ),
         ),
     ],
+    "CKA": [
+        ({}, {}),
+        ({"debiased": True}, {}),
+        (
+            {"kernel": "rbf", "sigma": 0.8},
+            dict.fromkeys(
+                ("check_fit_score_takes_y", "check_n_features_in_after_fitting"),
+                "scikit-learn calls partial_fit whenever it exists; with "
+                "kernel='rbf' it refuses with a ValueError, by design: the "
+                "kernel between samples of different batches and the median "
+                "distance that sets the bandwidth need all the rows at once",
+            ),
+        ),
+        (
+            {"algorithm": "gram", "debiased": True},
+            {
+                "check_fit_score_takes_y": (
+                    "scikit-learn calls partial_fit after fit; a fit through "
+                    "the Gram matrices keeps no moments, so partial_fit refuses "
+                    "to continue it with a ValueError, by design"
+                ),
+            },
+        ),
+    ],
     "DFTCCA": [({}, {}), ({"algorithm": "svd"}, {})],
     "Procrustes": [
         ({}, {}),
