@@ -143,7 +143,7 @@ class DFTCCA(StreamingMixin, BaseEstimator):
         Values per sample of X (``c * h * w``).
     n_features_y_ : int
         Values per sample of Y.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_units_x,)
         Unit names of a 2-D X with string column names.
 
     See Also

@@ -41,8 +41,7 @@ class RSA(TwoViewMixin, BaseEstimator):
 
     Parameters
     ----------
-    rdm_metric : {"correlation", "euclidean", "sqeuclidean"}, \
-            default="correlation"
+    rdm_metric : {"correlation", "euclidean", "sqeuclidean"}, default="correlation"
         Dissimilarity of two samples' patterns: "correlation" is one minus
         their Pearson correlation across the units (the paper's choice);
         "euclidean" the euclidean distance; "sqeuclidean" its square
@@ -329,9 +328,9 @@ def rdm(X, metric="correlation", *, square=False):
 
     Returns
     -------
-    rdm : ndarray of shape (n_samples * (n_samples - 1) // 2,) or \
-            (n_samples, n_samples)
-        The condensed RDM, in the order of
+    rdm : ndarray of shape (n_pairs,) or (n_samples, n_samples)
+        The condensed RDM (``n_pairs = n_samples * (n_samples - 1) // 2``),
+        in the order of
         :func:`scipy.spatial.distance.pdist` (pairs ``(0, 1), (0, 2), ...,
         (1, 2), ...``), or the square one (zero diagonal). float64. A sample
         whose pattern is constant (every unit equal) has correlation
