@@ -30,6 +30,7 @@ estimator, in ``fit`` and in ``score``, decides deadness with
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg.blas import dsyr, dsyrk
 
 from skrep._core.backend import block_rows
 
@@ -143,7 +144,11 @@ class Moments:
         width = self.width
         self._mean = np.zeros(width)
         if products == "all":
-            self._comoment = np.zeros((width, width))
+            # The co-moment about the running mean, upper triangle only, plus
+            # a scratch last column where each batch's sums land: updated in
+            # place by BLAS (one symmetric rank-k product and one rank-one
+            # correction per block), never copied.
+            self._acc = np.zeros((width + 1, width + 1), order="F")
         else:
             self._comoment = np.zeros((self.n_features_x, self.n_features_y))
             self._squares = np.zeros(width)
@@ -191,8 +196,12 @@ class Moments:
         n = X.shape[0]
         if n == 0:
             return self
-        batch = self._batch_moments(X, Y)
-        self._combine(n, *batch)
+        if self.products == "all":
+            with np.errstate(over="ignore", invalid="ignore"):
+                self._update_all(X, Y)
+        else:
+            batch = self._batch_moments(X, Y)
+            self._combine(n, *batch)
         if self.track_range:
             views = [X] if not self.two_views else [X, Y]
             low = np.concatenate([V.min(axis=0) for V in views])
@@ -201,14 +210,60 @@ class Moments:
             np.maximum(self.maximum, high, out=self.maximum)
         return self
 
+    def _update_all(self, X, Y):
+        r"""Fold a batch into the full co-moment, in place.
+
+        The batch is centred on the running mean :math:`m_a` (the first
+        block's mean for the first batch); with :math:`z` the shifted rows,
+        :math:`s = \sum z` and :math:`S = \sum z z^T`, the co-moment about
+        the new mean :math:`m_a + s / n` is :math:`M_a + S - s s^T / n`
+        (:math:`n` all rows so far): exact, and robust to large means.
+        """
+        n_b, p, width = X.shape[0], self.n_features_x, self.width
+        views = [X] if not self.two_views else [X, Y]
+        if self.n_samples:
+            shift = self._mean
+        else:
+            first = block_rows(width)
+            shift = np.concatenate(
+                [V[:first].mean(axis=0, dtype=np.float64) for V in views]
+            )
+        step = min(n_b, block_rows(width + 1))
+        block = np.empty((step, width + 1))
+        block[:, width] = 1.0
+        acc = self._acc
+        for start in range(0, n_b, step):
+            rows = min(step, n_b - start)
+            out = block[:rows]
+            np.subtract(X[start : start + rows], shift[:p], out=out[:, :p])
+            if self.two_views:
+                np.subtract(Y[start : start + rows], shift[p:], out=out[:, p:width])
+            # out.T is Fortran-ordered: acc += out.T @ out with no copy.
+            acc = dsyrk(1.0, out.T, beta=1.0, c=acc, trans=0, lower=0, overwrite_c=1)
+        sums = acc[:width, width].copy()
+        acc[:, width] = 0.0
+        n = self.n_samples + n_b
+        check_finite_products(sums, np.diag(acc)[:width])
+        correction = np.zeros(width + 1)
+        correction[:width] = sums
+        acc = dsyr(-1.0 / n, correction, a=acc, lower=0, overwrite_a=1)
+        self._acc = acc
+        self._mean = shift + sums / n
+        self.n_samples = n
+
+    def _comoment_all(self):
+        """Return the full symmetric co-moment (``products="all"``), a new array."""
+        width = self.width
+        upper = np.triu(self._acc[:width, :width])
+        return upper + np.triu(upper, 1).T
+
     def _batch_moments(self, X, Y):
-        """Mean and centred co-moment of one batch, in float64 blocks."""
+        """Mean, cross co-moment and squares of one batch (``products="cross"``)."""
         with np.errstate(over="ignore", invalid="ignore"):
             return self._batch_moments_unchecked(X, Y)
 
     def _batch_moments_unchecked(self, X, Y):
         n, p, width = X.shape[0], self.n_features_x, self.width
-        views = [X] if not self.two_views else [X, Y]
         if self.n_samples:
             # The running mean is close to the batch's: centring on it costs
             # no digits and no extra pass over the batch.
@@ -216,43 +271,27 @@ class Moments:
         else:
             first = block_rows(width)
             shift = np.concatenate(
-                [V[:first].mean(axis=0, dtype=np.float64) for V in views]
+                [V[:first].mean(axis=0, dtype=np.float64) for V in (X, Y)]
             )
         total = np.zeros(width)
         comoment = np.zeros_like(self._comoment)
-        squares = np.zeros(width) if self.products == "cross" else None
+        squares = np.zeros(width)
         step = min(n, block_rows(width))
-        # With all products, a last column of ones makes the block's column
-        # sums come out of the same symmetric product (no separate pass).
-        ones = self.products == "all"
-        block = np.empty((step, width + ones))
-        if ones:
-            block[:, width] = 1.0
+        block = np.empty((step, width))
         for start in range(0, n, step):
             rows = min(step, n - start)
             out = block[:rows]
             np.subtract(X[start : start + rows], shift[:p], out=out[:, :p])
-            if self.two_views:
-                np.subtract(Y[start : start + rows], shift[p:], out=out[:, p:width])
-            if ones:
-                products = out.T @ out
-                comoment += products[:width, :width]
-                total += products[:width, width]
-            else:
-                total += out.sum(axis=0)
-                comoment += out[:, :p].T @ out[:, p:]
-                squares += np.einsum("ij,ij->j", out, out)
+            np.subtract(Y[start : start + rows], shift[p:], out=out[:, p:])
+            total += out.sum(axis=0)
+            comoment += out[:, :p].T @ out[:, p:]
+            squares += np.einsum("ij,ij->j", out, out)
         check_finite_products(total, comoment, squares)
         offset = total / n
-        mean = shift + offset
-        if self.products == "all":
-            comoment -= n * np.outer(offset, offset)
-            comoment = 0.5 * (comoment + comoment.T)
-        else:
-            comoment -= n * np.outer(offset[:p], offset[p:])
-            squares -= n * offset * offset
-            np.maximum(squares, 0.0, out=squares)
-        return mean, comoment, squares
+        comoment -= n * np.outer(offset[:p], offset[p:])
+        squares -= n * offset * offset
+        np.maximum(squares, 0.0, out=squares)
+        return shift + offset, comoment, squares
 
     def _combine(self, n_b, mean_b, comoment_b, squares_b):
         """Chan et al.'s pairwise update with another set of moments."""
@@ -260,6 +299,11 @@ class Moments:
         if n_a == 0:
             self.n_samples = n_b
             self._mean = mean_b.copy()
+            if self.products == "all":
+                self._acc[: self.width, : self.width] = comoment_b
+                if squares_b is not None:
+                    self._squares = squares_b.copy()
+                return
             self._comoment = comoment_b.copy()
             if squares_b is not None:
                 self._squares = squares_b.copy()
@@ -269,7 +313,8 @@ class Moments:
         factor = n_a * n_b / n
         self._mean = self._mean + delta * (n_b / n)
         if self.products == "all":
-            self._comoment += comoment_b + factor * np.outer(delta, delta)
+            full = self._comoment_all() + comoment_b + factor * np.outer(delta, delta)
+            self._acc[: self.width, : self.width] = full
         else:
             p = self.n_features_x
             self._comoment += comoment_b + factor * np.outer(delta[:p], delta[p:])
@@ -308,7 +353,7 @@ class Moments:
             self._combine(
                 other.n_samples,
                 other._mean,
-                other._comoment,
+                other._comoment_all() if self.products == "all" else other._comoment,
                 other._squares if self.products == "cross" else None,
             )
             if self.track_range:
@@ -320,7 +365,7 @@ class Moments:
         """Return an independent copy."""
         new = Moments.__new__(Moments)
         new.__dict__ = {
-            key: value.copy() if isinstance(value, np.ndarray) else value
+            key: value.copy(order="K") if isinstance(value, np.ndarray) else value
             for key, value in self.__dict__.items()
         }
         return new
@@ -350,7 +395,7 @@ class Moments:
         new = cls(p, q)
         new.n_samples = int(n_samples)
         new._mean = np.concatenate([mean_x, mean_y]).astype(np.float64)
-        new._comoment = np.block([[cxx, cxy], [cxy.T, cyy]]).astype(np.float64)
+        new._acc[: new.width, : new.width] = np.block([[cxx, cxy], [cxy.T, cyy]])
         return new
 
     # -- results ------------------------------------------------------------
@@ -377,7 +422,7 @@ class Moments:
         mean = self._mean
         if self.products == "cross":
             return mean[:p], mean[p:], None, None, self._comoment.copy()
-        C = self._comoment
+        C = self._comoment_all()
         if not self.two_views:
             return mean.copy(), None, C.copy(), None, None
         return mean[:p], mean[p:], C[:p, :p].copy(), C[p:, p:].copy(), C[:p, p:].copy()
@@ -394,7 +439,7 @@ class Moments:
         self._check_samples()
         if self.products == "cross":
             return self._squares.copy()
-        return np.maximum(np.diag(self._comoment).copy(), 0.0)
+        return np.maximum(np.diag(self._acc)[: self.width].copy(), 0.0)
 
     @property
     def variance(self):
