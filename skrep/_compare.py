@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import check_cv, cross_val_score
+from sklearn.utils import check_random_state
 from sklearn.utils.parallel import Parallel, delayed
 
 __all__ = ["LayerComparison", "compare_layers"]
@@ -34,6 +36,18 @@ class LayerComparison:
         The estimator that scored each pair, as its repr.
     evaluation : str
         "in-sample", "held-out" (a test set) or "cross-validated (k folds)".
+    pvalues : ndarray of shape (n_layers_a, n_layers_b) or None
+        Permutation p-values of each cell (``inference="permutation"``,
+        see :func:`skrep.inference.permutation_test`), else None.
+    ci_low : ndarray of shape (n_layers_a, n_layers_b) or None
+        Lower ends of the bootstrap confidence intervals
+        (``inference="bootstrap"``, see
+        :func:`skrep.inference.bootstrap_interval`), else None.
+    ci_high : ndarray of shape (n_layers_a, n_layers_b) or None
+        Upper ends of the bootstrap confidence intervals, else None.
+    inference : str or None
+        How ``pvalues`` or the intervals were obtained, None without
+        inference.
 
     Examples
     --------
@@ -41,12 +55,25 @@ class LayerComparison:
     >>> from skrep import compare_layers
     >>> rng = np.random.RandomState(0)
     >>> x = rng.randn(100, 4)
-    >>> grid = compare_layers({"a": x}, {"b": 2 * x + 1, "c": rng.randn(100, 4)})
+    >>> net_b = {"b": 2 * x + 1, "c": rng.randn(100, 4)}
+    >>> grid = compare_layers({"a": x}, net_b)
     >>> grid.layers_b, grid.evaluation
     (['b', 'c'], 'in-sample')
     >>> print(grid.to_text(precision=2))
            b      c
     a   1.00   0.21
+
+    With permutation p-values (the smallest possible is 1 / (1 + 99)):
+
+    >>> tested = compare_layers({"a": x}, net_b, inference="permutation",
+    ...                         n_permutations=99, random_state=0)
+    >>> print(tested.to_text(precision=2))
+           b      c
+    a   1.00   0.21
+    <BLANKLINE>
+    p-values
+           b      c
+    a  0.010  0.110
     """
 
     scores: np.ndarray
@@ -55,6 +82,10 @@ class LayerComparison:
     layers_b: list
     estimator: str
     evaluation: str
+    pvalues: np.ndarray | None = None
+    ci_low: np.ndarray | None = None
+    ci_high: np.ndarray | None = None
+    inference: str | None = None
 
     def diagonal(self):
         """Similarities of corresponding layers (same position in a and b).
@@ -91,6 +122,10 @@ class LayerComparison:
             "scores_std": clean(self.scores_std),
             "estimator": self.estimator,
             "evaluation": self.evaluation,
+            "pvalues": clean(self.pvalues),
+            "ci_low": clean(self.ci_low),
+            "ci_high": clean(self.ci_high),
+            "inference": self.inference,
         }
 
     def to_text(self, precision=3):
@@ -104,21 +139,46 @@ class LayerComparison:
         Returns
         -------
         table : str
-            Rows are ``layers_a``, columns ``layers_b``.
+            Rows are ``layers_a``, columns ``layers_b``; below the scores,
+            a table of ``pvalues`` or of the intervals ``[ci_low, ci_high]``
+            when they were computed.
         """
-        width = max(precision + 4, *(len(str(b)) for b in self.layers_b))
+        width = precision + 4
+        tables = [self._table(self.scores, f"{{:.{precision}f}}", width)]
+        if self.pvalues is not None:
+            cell = f"{{:.{max(precision, 3)}f}}"
+            tables.append("p-values\n" + self._table(self.pvalues, cell, width))
+        if self.ci_low is not None and self.ci_high is not None:
+            intervals = np.stack([self.ci_low, self.ci_high], axis=-1)
+            cell = f"[{{:.{precision}f}}, {{:.{precision}f}}]"
+            tables.append("intervals\n" + self._table(intervals, cell, width))
+        return "\n\n".join(tables)
+
+    def _table(self, grid, cell, min_width):
+        """One aligned table; ``cell`` formats an entry, NaN shows as "-"."""
+        texts = [
+            [
+                "-" if np.any(np.isnan(v)) else cell.format(*np.atleast_1d(v))
+                for v in row
+            ]
+            for row in grid
+        ]
+        width = max(
+            min_width,
+            *(len(str(b)) for b in self.layers_b),
+            *(len(t) for row in texts for t in row),
+        )
         first = max(len(str(a)) for a in self.layers_a)
         lines = [" " * first + " " + " ".join(f"{b:>{width}}" for b in self.layers_b)]
-        for name, row in zip(self.layers_a, self.scores):
-            cells = " ".join(
-                f"{'-':>{width}}" if np.isnan(v) else f"{v:>{width}.{precision}f}"
-                for v in row
-            )
-            lines.append(f"{name:<{first}} {cells}")
+        for name, row in zip(self.layers_a, texts):
+            lines.append(f"{name:<{first}} " + " ".join(f"{t:>{width}}" for t in row))
         return "\n".join(lines)
 
     def __str__(self):
-        return f"{self.estimator}, {self.evaluation}\n{self.to_text()}"
+        header = f"{self.estimator}, {self.evaluation}"
+        if self.inference is not None:
+            header += f"; {self.inference}"
+        return f"{header}\n{self.to_text()}"
 
 
 def _n_rows(array):
@@ -221,6 +281,77 @@ def _score_pair(estimator, A, B, A_test, B_test, cv, groups):
     return float(fitted.score(A_test, B_test)), np.nan
 
 
+def _infer_pair(estimator, A, B, A_test, B_test, cv, groups, inference, options):
+    """Score one pair, then its p-value or interval: (mean, std, p, low, high)."""
+    from skrep.inference import bootstrap_interval, permutation_test
+
+    mean, std = _score_pair(estimator, A, B, A_test, B_test, cv, groups)
+    pvalue = low = high = np.nan
+    if inference == "permutation":
+        pvalue = permutation_test(
+            estimator,
+            A,
+            B,
+            groups=groups,
+            cv=cv,
+            test=None if A_test is None else (A_test, B_test),
+            n_permutations=options["n_permutations"],
+            random_state=options["seed"],
+        ).pvalue
+    elif inference == "bootstrap":
+        result = bootstrap_interval(
+            estimator,
+            A,
+            B,
+            groups=groups,
+            n_resamples=options["n_resamples"],
+            confidence_level=options["confidence_level"],
+            method=options["bootstrap_method"],
+            random_state=options["seed"],
+        )
+        low, high = result.ci_low, result.ci_high
+    return mean, std, pvalue, low, high
+
+
+def _check_inference(inference, test, cv, n_permutations, n_resamples,
+                     confidence_level, bootstrap_method):  # fmt: skip
+    """Validate the inference options; return the description of the grid's."""
+    if inference not in (None, "permutation", "bootstrap"):
+        raise ValueError(
+            f"inference must be None, 'permutation' or 'bootstrap', got {inference!r}."
+        )
+    if inference == "permutation":
+        if not isinstance(n_permutations, Integral) or n_permutations < 1:
+            raise ValueError(
+                f"n_permutations must be a positive int, got {n_permutations!r}."
+            )
+        return f"permutation test, {n_permutations} permutations of acts_b's rows"
+    if inference == "bootstrap":
+        if test is not None or cv is not None:
+            raise ValueError(
+                "inference='bootstrap' gives intervals for in-sample scores (each "
+                "resample is refitted and scored in-sample); drop test and cv, or "
+                "use inference='permutation' for held-out or cross-validated "
+                "scores."
+            )
+        if not isinstance(n_resamples, Integral) or n_resamples < 2:
+            raise ValueError(f"n_resamples must be an int >= 2, got {n_resamples!r}.")
+        if not isinstance(confidence_level, Real) or not 0 < confidence_level < 1:
+            raise ValueError(
+                f"confidence_level must be in (0, 1), got {confidence_level!r}."
+            )
+        if bootstrap_method not in ("percentile", "bca"):
+            raise ValueError(
+                "bootstrap_method must be 'percentile' or 'bca', got "
+                f"{bootstrap_method!r}."
+            )
+        return (
+            f"{confidence_level:.0%} {bootstrap_method} bootstrap intervals, "
+            f"{n_resamples} resamples"
+        )
+    return None
+
+
 def compare_layers(
     acts_a,
     acts_b=None,
@@ -230,6 +361,12 @@ def compare_layers(
     cv=None,
     groups=None,
     pairs="all",
+    inference=None,
+    n_permutations=999,
+    n_resamples=999,
+    confidence_level=0.95,
+    bootstrap_method="percentile",
+    random_state=None,
     n_jobs=None,
     verbose=0,
 ):
@@ -267,11 +404,32 @@ def compare_layers(
     groups : array-like of shape (n_samples,), default=None
         Group label of each sample, passed to the ``cv`` splitter (e.g.
         :class:`~sklearn.model_selection.GroupKFold`), so that correlated
-        samples, such as the positions of one image, stay in one fold.
-        Requires ``cv``.
+        samples, such as the positions of one image, stay in one fold; with
+        ``inference``, whole groups are also permuted or resampled together.
+        Requires ``cv`` or ``inference``.
     pairs : {"all", "diagonal"}, default="all"
         "diagonal" scores only corresponding layers (same position); the
         other cells are NaN.
+    inference : {"permutation", "bootstrap"} or None, default=None
+        Also compute, for each cell, a permutation p-value
+        (:func:`skrep.inference.permutation_test`, on the grid's evaluation:
+        held-out, cross-validated or in-sample; in ``pvalues``) or a
+        bootstrap confidence interval for the in-sample score
+        (:func:`skrep.inference.bootstrap_interval`; in ``ci_low`` and
+        ``ci_high``; not with ``test`` or ``cv``). The p-values are per
+        cell: correct them for the number of cells (e.g. Holm) before
+        reading the grid as a whole.
+    n_permutations : int, default=999
+        Permutations per cell with ``inference="permutation"``.
+    n_resamples : int, default=999
+        Bootstrap resamples per cell with ``inference="bootstrap"``.
+    confidence_level : float, default=0.95
+        Coverage of the bootstrap intervals.
+    bootstrap_method : {"percentile", "bca"}, default="percentile"
+        Interval of :func:`skrep.inference.bootstrap_interval`.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the permutations or resamples; each cell gets its own seed
+        drawn from it, so the grid does not depend on ``n_jobs``.
     n_jobs : int, default=None
         Number of parallel jobs (joblib semantics; -1 uses every core).
     verbose : int, default=0
@@ -295,8 +453,9 @@ def compare_layers(
         samples, if the held-out layers do not match the training layers
         (the message names the missing and extra ones) or their units, if
         ``acts_b_test`` is None while ``acts_b`` is given, if both ``test``
-        and ``cv`` are given, or if ``groups`` is given without ``cv`` or
-        with the wrong length.
+        and ``cv`` are given, if ``groups`` is given without ``cv`` or
+        ``inference`` or with the wrong length, or if the inference options
+        are invalid (``inference="bootstrap"`` with ``test`` or ``cv``).
 
     Examples
     --------
@@ -322,6 +481,16 @@ def compare_layers(
     >>> held_out = compare_layers(train, estimator=SVCCA(), test=(test, None))
     >>> held_out.layers_a, held_out.evaluation
     (['conv1', 'conv2', 'fc'], 'held-out')
+
+    With a permutation p-value for each held-out score:
+
+    >>> tested = compare_layers(train, estimator=SVCCA(), test=(test, None),
+    ...                         inference="permutation", n_permutations=99,
+    ...                         random_state=0)
+    >>> tested.pvalues.round(2)
+    array([[0.01, 0.01, 0.71],
+           [0.01, 0.01, 0.99],
+           [0.69, 0.95, 0.01]])
     """
     from skrep._cca import SVCCA
 
@@ -339,10 +508,15 @@ def compare_layers(
         raise ValueError(
             "Give either test (a held-out set) or cv (cross-validation), not both."
         )
+    description = _check_inference(
+        inference, test, cv, n_permutations, n_resamples, confidence_level,
+        bootstrap_method,
+    )  # fmt: skip
     if groups is not None:
-        if cv is None:
+        if cv is None and inference is None:
             raise ValueError(
-                "groups is only used with cv (to keep each group in one fold)."
+                "groups is only used with cv (to keep each group in one fold) "
+                "or with inference (to permute or resample whole groups)."
             )
         groups = np.asarray(groups)
         if groups.ndim != 1 or groups.shape[0] != n_samples:
@@ -391,8 +565,19 @@ def compare_layers(
         for j in range(len(arrays_b))
         if pairs == "all" or i == j
     ]
+    seeds = np.zeros(len(cells), dtype=int)
+    if inference is not None:  # without inference, no random state is drawn
+        seeds = check_random_state(random_state).randint(
+            np.iinfo(np.int32).max, size=len(cells)
+        )
+    options = {
+        "n_permutations": n_permutations,
+        "n_resamples": n_resamples,
+        "confidence_level": confidence_level,
+        "bootstrap_method": bootstrap_method,
+    }
     results = Parallel(n_jobs=n_jobs, verbose=verbose)(
-        delayed(_score_pair)(
+        delayed(_infer_pair)(
             estimator,
             arrays_a[i],
             arrays_b[j],
@@ -400,15 +585,28 @@ def compare_layers(
             None if tests_b is None else tests_b[j],
             cv,
             groups,
+            inference,
+            {**options, "seed": int(seed)},
         )
-        for i, j in cells
+        for (i, j), seed in zip(cells, seeds)
     )
     scores = np.full((len(arrays_a), len(arrays_b)), np.nan)
     spread = np.full_like(scores, np.nan) if cv is not None else None
-    for (i, j), (mean, std) in zip(cells, results):
+    pvalues = np.full_like(scores, np.nan) if inference == "permutation" else None
+    bootstrap = inference == "bootstrap"
+    ci_low = np.full_like(scores, np.nan) if bootstrap else None
+    ci_high = np.full_like(scores, np.nan) if bootstrap else None
+    for (i, j), (mean, std, pvalue, low, high) in zip(cells, results):
         scores[i, j] = mean
         if spread is not None:
             spread[i, j] = std
+        if pvalues is not None:
+            pvalues[i, j] = pvalue
+        if bootstrap:
+            ci_low[i, j], ci_high[i, j] = low, high
+    if description is not None and groups is not None:
+        description += ", whole groups"
     return LayerComparison(
-        scores, spread, names_a, names_b, repr(estimator), evaluation
-    )
+        scores, spread, names_a, names_b, repr(estimator), evaluation, pvalues,
+        ci_low, ci_high, description,
+    )  # fmt: skip

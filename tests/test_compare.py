@@ -285,3 +285,134 @@ def test_groups_are_validated(two_nets):
         compare_layers(net_a, net_b, cv=GroupKFold(3), groups=np.zeros((300, 1)))
     with pytest.raises(ValueError, match="groups is only used with cv"):
         compare_layers(net_a, net_b, groups=np.zeros(300))
+
+
+# -- inference grids --------------------------------------------------------
+
+
+def test_permutation_pvalue_grid(two_nets):
+    from skrep.inference import permutation_test
+
+    net_a, net_b = two_nets
+    plain = compare_layers(net_a, net_b, SVCCA(svd_components=4))
+    grid = compare_layers(
+        net_a, net_b, SVCCA(svd_components=4), inference="permutation",
+        n_permutations=49, random_state=0,
+    )  # fmt: skip
+    np.testing.assert_array_equal(grid.scores, plain.scores)
+    assert plain.pvalues is None and plain.inference is None
+    assert grid.pvalues.shape == (3, 2) and grid.ci_low is None
+    assert np.all((grid.pvalues >= 1 / 50) & (grid.pvalues <= 1))
+    np.testing.assert_array_equal(grid.pvalues[:2], 1 / 50)  # shared latent code
+    assert np.all(grid.pvalues[2] > 0.05)  # the noise layer
+    assert grid.inference == "permutation test, 49 permutations of acts_b's rows"
+    # each cell has its own seed, drawn from random_state
+    seeds = np.random.RandomState(0).randint(np.iinfo(np.int32).max, size=6)
+    cell = permutation_test(
+        SVCCA(svd_components=4), net_a["noise"], net_b["m2"], n_permutations=49,
+        random_state=int(seeds[5]),
+    )  # fmt: skip
+    assert grid.pvalues[2, 1] == cell.pvalue
+    with parallel_config(backend="threading"):
+        again = compare_layers(
+            net_a, net_b, SVCCA(svd_components=4), inference="permutation",
+            n_permutations=49, random_state=0, n_jobs=2,
+        )  # fmt: skip
+    np.testing.assert_array_equal(again.pvalues, grid.pvalues)
+    payload = json.loads(json.dumps(grid.to_dict()))
+    assert payload["pvalues"][0][0] == 0.02 and payload["ci_low"] is None
+    assert payload["inference"] == grid.inference
+    text = grid.to_text()
+    assert "p-values" in text and "0.020" in text
+    assert str(grid).splitlines()[0].endswith("permutations of acts_b's rows")
+
+
+def test_permutation_grid_held_out_diagonal_and_groups(two_nets):
+    net_a, net_b = two_nets
+    train_a, test_a = _split(net_a, 200)
+    train_b, test_b = _split(net_b, 200)
+    images = np.repeat(np.arange(50), 4)  # 4 positions per image
+    grid = compare_layers(
+        train_a, train_b, SVCCA(svd_components=4), test=(test_a, test_b),
+        pairs="diagonal", inference="permutation", groups=images,
+        n_permutations=19, random_state=1,
+    )  # fmt: skip
+    assert grid.evaluation == "held-out"
+    assert grid.inference.endswith(", whole groups")
+    assert np.isnan(grid.pvalues[0, 1]) and grid.pvalues[0, 0] == 1 / 20
+    assert grid.to_dict()["pvalues"][0][1] is None
+    assert "-" in grid.to_text().split("p-values")[1]
+
+
+def test_permutation_grid_cross_validated_keeps_groups_in_folds(two_nets):
+    net_a, net_b = two_nets
+    groups = np.repeat(np.arange(60), 5)
+    cv = _RecordingGroupKFold(n_splits=3)
+    cv.test_folds = []
+    grid = compare_layers(
+        {"l1": net_a["l1"]}, {"m1": net_b["m1"]}, SVCCA(svd_components=4), cv=cv,
+        groups=groups, inference="permutation", n_permutations=9, random_state=0,
+    )  # fmt: skip
+    assert grid.evaluation == "cross-validated (3 folds)"
+    assert grid.pvalues[0, 0] == 0.1 and grid.scores_std is not None
+    assert len(cv.test_folds) >= 6  # the grid's folds and the test's
+    for test in cv.test_folds:
+        assert not set(groups[test]) & set(np.delete(groups, test))
+
+
+def test_bootstrap_interval_grid():
+    import warnings
+
+    from skrep import UnitMatcher
+    from skrep.exceptions import SkrepWarning
+    from skrep.inference import bootstrap_interval
+
+    rng = np.random.RandomState(2)
+    z = rng.randn(300, 2)
+    net_a = {"a1": z[:, :1] + rng.randn(300, 1), "a2": z + rng.randn(300, 2)}
+    net_b = {"b1": z[:, 1:] + rng.randn(300, 1), "b2": -z[:, :1] + rng.randn(300, 1)}
+    groups = np.repeat(np.arange(100), 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SkrepWarning)  # low bias: no warning
+        grid = compare_layers(
+            net_a, net_b, UnitMatcher(), inference="bootstrap", n_resamples=99,
+            groups=groups, random_state=0,
+        )  # fmt: skip
+    assert grid.pvalues is None and grid.ci_low.shape == (2, 2)
+    assert np.all(grid.ci_low <= grid.scores) and np.all(grid.scores <= grid.ci_high)
+    assert grid.inference == (
+        "95% percentile bootstrap intervals, 99 resamples, whole groups"
+    )
+    seeds = np.random.RandomState(0).randint(np.iinfo(np.int32).max, size=4)
+    cell = bootstrap_interval(
+        UnitMatcher(), net_a["a2"], net_b["b2"], groups=groups, n_resamples=99,
+        random_state=int(seeds[3]),
+    )  # fmt: skip
+    assert (grid.ci_low[1, 1], grid.ci_high[1, 1]) == cell.confidence_interval
+    text = grid.to_text(precision=2)
+    assert "intervals" in text and f"[{grid.ci_low[0, 0]:.2f}, " in text
+    payload = json.loads(json.dumps(grid.to_dict()))
+    assert payload["ci_high"][1][0] == pytest.approx(grid.ci_high[1, 0])
+    assert payload["pvalues"] is None
+
+
+def test_inference_options_are_validated(two_nets):
+    net_a, net_b = two_nets
+    train_a, test_a = _split(net_a, 200)
+    train_b, test_b = _split(net_b, 200)
+    with pytest.raises(ValueError, match="inference must be None, 'permutation'"):
+        compare_layers(net_a, net_b, inference="bayes")
+    with pytest.raises(ValueError, match="in-sample scores"):
+        compare_layers(train_a, train_b, test=(test_a, test_b), inference="bootstrap")
+    with pytest.raises(ValueError, match="in-sample scores"):
+        compare_layers(net_a, net_b, cv=3, inference="bootstrap")
+    with pytest.raises(ValueError, match="n_permutations must be a positive int"):
+        compare_layers(net_a, net_b, inference="permutation", n_permutations=0)
+    with pytest.raises(ValueError, match="n_resamples must be an int >= 2"):
+        compare_layers(net_a, net_b, inference="bootstrap", n_resamples=1.5)
+    with pytest.raises(ValueError, match="confidence_level must be in"):
+        compare_layers(net_a, net_b, inference="bootstrap", confidence_level=95)
+    with pytest.raises(ValueError, match="bootstrap_method must be"):
+        compare_layers(net_a, net_b, inference="bootstrap", bootstrap_method="basic")
+    with pytest.raises(ValueError, match="groups is only used with cv .* or with"):
+        compare_layers(net_a, net_b, groups=np.zeros(300))
