@@ -70,7 +70,7 @@ class _BaseCCA(
             and not isinstance(self.svd_components, Integral)
             and self.svd_components >= 1.0
         ):
-            maps.append("invertible_linear")
+            maps += ["invertible_linear", "unit_scaling"]
         return SkrepTags(maximum=1.0, invariances=both_views(*maps))
 
     def _check_svd_components(self):
