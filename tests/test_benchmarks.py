@@ -12,6 +12,7 @@ SMOKE_ARGS = {
     "bench_cka.py": ["--quick", "--repeat", "1"],
     "bench_dft.py": ["--quick"],
     "bench_sparse.py": ["--quick"],
+    "bench_inference.py": ["--quick"],
     "bench_matching.py": ["--quick"],
     "bench_procrustes.py": ["--quick", "--repeat", "1"],
     "bench_rsa.py": ["--quick"],

@@ -4,7 +4,14 @@ import importlib
 
 import pytest
 
-MODULES = ["skrep", "skrep.base", "skrep.utils", "skrep.plotting", "skrep.datasets"]
+MODULES = [
+    "skrep",
+    "skrep.base",
+    "skrep.inference",
+    "skrep.utils",
+    "skrep.plotting",
+    "skrep.datasets",
+]
 try:
     import torch  # noqa: F401
 except ImportError:  # pragma: no cover - torch is optional
