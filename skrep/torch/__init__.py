@@ -20,6 +20,7 @@ except ModuleNotFoundError as exc:
         name="torch",
     ) from exc
 
+from skrep.torch._compare_models import compare_models
 from skrep.torch._digits import DigitsCNN, train_digits_cnn
 from skrep.torch._extractor import TorchActivationExtractor
 
@@ -33,5 +34,6 @@ __all__ = [
     "DIGITS_LAYERS",
     "DigitsCNN",
     "TorchActivationExtractor",
+    "compare_models",
     "train_digits_cnn",
 ]

@@ -855,6 +855,156 @@ class _Output:
 
 
 # --------------------------------------------------------------------------
+# Streaming: one model's pass over batches handed to it one at a time
+# --------------------------------------------------------------------------
+
+
+class _Stream:
+    """Run one extractor's model on batches given one by one; yield activations.
+
+    The layers and the device are resolved at construction (errors come
+    early, before the model is touched). Entering takes the model's lock,
+    moves it to the device and to eval mode and hooks its layers; leaving
+    undoes all of it, also after an error or an early stop. Between the two,
+    :meth:`process` runs one batch and returns ``{layer name: ndarray}`` on
+    the host, as :meth:`TorchActivationExtractor.extract` lays them out, with
+    the checks of the extractor's own loop.
+    """
+
+    def __init__(self, extractor, n_samples):
+        extractor._check_params()
+        self.extractor = extractor
+        self.root, prefixes = _unwrap(extractor.model)
+        self.layers = _select_layers(self.root, extractor.layers, prefixes)
+        self.device = _resolve_device(extractor.device, self.root)
+        self.n_samples = n_samples
+        self.maps = isinstance(extractor.reduction, str) and (
+            extractor.reduction == "maps"
+        )
+        self.done = 0
+        self.widths = self.positions = None
+        self._lock = self._state = self._run = None
+
+    @property
+    def layer_names(self):
+        return [name for name, _ in self.layers]
+
+    def __enter__(self):
+        lock = _model_lock(self.root)
+        lock.acquire()
+        self._lock = lock
+        self._state = _ModelState(self.root, self.device)
+        self._run = _Run(self.extractor, self.root, self.layers, self.device)
+        try:
+            self._state.enter()
+            self._run.register()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        run, state, lock = self._run, self._state, self._lock
+        self._run = self._state = self._lock = None
+        try:
+            try:
+                if run is not None:
+                    run.remove()
+            finally:
+                if state is not None:
+                    state.restore()
+        finally:
+            if lock is not None:
+                try:
+                    lock.release()
+                except RuntimeError:  # closed from another thread
+                    warnings.warn(
+                        "A batch iterator of TorchActivationExtractor was closed "
+                        "from a thread other than the one that iterated it; the "
+                        "model was restored but its lock is still held by that "
+                        "thread. Exhaust or close the iterator in its own thread.",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+        return False
+
+    def process(self, batch):
+        """Run one batch; return ({layer: ndarray}, its number of samples)."""
+        run = self._run
+        forward_fn = self.extractor.forward_fn
+        if forward_fn is None and isinstance(batch, (tuple, list)) and batch:
+            batch = batch[0]  # (x, y) pairs: the model takes x
+        batch = run.move(batch)
+        # Inference mode for this forward only: the consumer's code between
+        # two batches runs in whatever grad mode it chose.
+        with torch.inference_mode():
+            if forward_fn is None:
+                run.root(batch)
+            else:
+                forward_fn(run.root, batch)
+        first = self.widths is None
+        if first:
+            run.remove_trail()
+        values = {capture.name: capture.take() for capture in run.captures}
+        n_batch = _n_rows(batch)
+        if n_batch is None:
+            capture = run.captures[0]
+            n_batch = values[capture.name].shape[0] // capture.n_positions
+        if first:
+            self.widths = {name: value.shape[1] for name, value in values.items()}
+            self.positions = {c.name: c.n_positions for c in run.captures}
+        if self.done + n_batch > self.n_samples:
+            raise ValueError(
+                f"The inputs yielded more samples than the {self.n_samples} "
+                "announced by their len()."
+            )
+        activations = {}
+        for capture in run.captures:
+            value = values[capture.name]
+            TorchActivationExtractor._check_batch(
+                capture, value, n_batch, self.widths, self.positions, self.done
+            )
+            array = value.cpu().numpy()
+            if self.maps:
+                array = _as_maps(array, capture.map_shape)
+            activations[capture.name] = array
+        self.done += n_batch
+        return activations, n_batch
+
+    def finish(self):
+        """Check that the inputs yielded the number of samples they announced."""
+        if self.done != self.n_samples:
+            raise ValueError(
+                f"The inputs yielded {self.done} samples, but their len() "
+                f"announced {self.n_samples}."
+            )
+
+
+def _iter_stream(stream, batches, progress):
+    """Run `stream` over `batches`, yielding each batch's activations."""
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=batches.n_samples,
+            unit="sample",
+            desc=type(stream.extractor).__name__,
+        )
+    try:
+        with stream:
+            for batch in batches:
+                activations, n_batch = stream.process(batch)
+                if bar is not None:
+                    bar.update(n_batch)
+                yield activations
+            stream.finish()
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+# --------------------------------------------------------------------------
 # Pickling: the model travels through torch.save, and loads on CPU when the
 # device it was saved on is missing.
 # --------------------------------------------------------------------------
@@ -1088,6 +1238,9 @@ class TorchActivationExtractor(TransformerMixin, BaseEstimator):
     the layer widths, and each batch is written straight into it, so peak
     host memory is the output plus one batch. The number of samples must be
     known in advance (``len`` of the Dataset, or of the DataLoader's dataset).
+    :meth:`iter_batches` yields the activations one batch at a time instead,
+    for streaming estimators (``partial_fit``), so memory does not grow with
+    the number of inputs; :func:`skrep.torch.compare_models` builds on it.
 
     **Threads.** Calls on the same model take turns (a per-model lock), since
     hooks and eval mode are set on the shared model.
@@ -1251,6 +1404,90 @@ class TorchActivationExtractor(TransformerMixin, BaseEstimator):
         X = self._check_inputs(X, reset=False)
         activations, _ = self._run(X, mode="extract")
         return activations
+
+    def iter_batches(self, X):
+        """Activations batch by batch, without holding them all.
+
+        A generator over the batches of ``X`` (``batch_size`` samples each,
+        or the DataLoader's batches): runs the model on one batch, yields its
+        activations, and moves on when the next one is asked for. Memory
+        holds one batch, whatever the number of inputs, so the batches can
+        feed a streaming estimator's ``partial_fit`` (see
+        :func:`skrep.torch.compare_models`). Needs no :meth:`fit`, and sets
+        no attribute.
+
+        The layers, the inputs and the device are checked when the method is
+        called. The model is touched only while the generator runs: from the
+        first batch asked for until the last one is consumed, the generator
+        is closed (``close()``, or leaving a ``for`` loop over it with
+        ``break`` once it is no longer referenced) or an error is raised, it
+        is in eval mode, on ``device``, with the extractor's hooks, and
+        other extractions of the same model wait. Then its training flags,
+        device and hooks are restored. To stop early and restore it at once,
+        close the generator, e.g. with :func:`contextlib.closing`. Consume
+        it in the thread that started it. Each forward pass runs under
+        :func:`torch.inference_mode`; the code between two batches runs in
+        the caller's own grad mode.
+
+        Parameters
+        ----------
+        X : array-like, tensor, Dataset or DataLoader of shape (n_samples, ...)
+            Inputs of the model.
+
+        Yields
+        ------
+        activations : dict of str to ndarray of shape (n_rows, n_features)
+            One array per layer, in the order of ``layer_names_``, laid out
+            as :meth:`extract` lays them out, for this batch's samples only
+            (``n_rows = batch samples * n_positions`` with
+            ``reduction="positions"``; maps ``(batch samples, C, H, W)`` with
+            ``reduction="maps"``). Each batch's arrays are new (host memory,
+            ``dtype``), so they can be kept. Stacking the batches of a layer
+            in order gives :meth:`extract`'s array for it.
+
+        Raises
+        ------
+        ValueError
+            When a layer name is unknown, the device is not available or the
+            inputs hold no samples (at the call); when a batch breaks the
+            rules of :meth:`extract` (non-finite activations, a changing
+            number of positions or features; while iterating).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import torch
+        >>> from torch import nn
+        >>> from skrep import SVCCA
+        >>> from skrep.torch import TorchActivationExtractor
+        >>> _ = torch.manual_seed(0)
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3))
+        >>> images = torch.randn(100, 3, 8, 8)
+        >>> extractor = TorchActivationExtractor(net, ["1", "2"], batch_size=32)
+        >>> [batch["1"].shape for batch in extractor.iter_batches(images)]
+        [(32, 8), (32, 8), (32, 8), (4, 8)]
+
+        Streaming into an estimator, one batch at a time:
+
+        >>> est = SVCCA(svd_components=None)
+        >>> for batch in extractor.iter_batches(images):
+        ...     _ = est.partial_fit(batch["1"], batch["2"])
+        >>> est.n_samples_seen_
+        100
+        >>> full = extractor.extract(images)
+        >>> at_once = SVCCA(svd_components=None).fit(full["1"], full["2"])
+        >>> bool(np.allclose(
+        ...     est.canonical_correlations_, at_once.canonical_correlations_
+        ... ))
+        True
+        """
+        self._validate_params_if_needed()
+        X = self._check_inputs(X, reset=False)
+        batches = _Batches(X, self.batch_size)
+        if batches.n_samples == 0:
+            raise ValueError("The inputs hold no samples.")
+        stream = _Stream(self, batches.n_samples)
+        return _iter_stream(stream, batches, self.progress)
 
     def get_feature_names_out(self, input_features=None):
         """Output feature names: ``"<layer>__<column>"``, e.g. ``"features.3__17"``.

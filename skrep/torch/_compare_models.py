@@ -1,0 +1,564 @@
+"""Layer-by-layer grids of two torch models, streamed: :func:`compare_models`."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+
+import numpy as np
+from sklearn.base import clone
+from torch import nn
+
+from skrep._compare import LayerComparison
+from skrep.base import get_skrep_tags
+from skrep.torch._extractor import (
+    TorchActivationExtractor,
+    _Batches,
+    _select_layers,
+    _Stream,
+    _unwrap,
+)
+
+__all__ = ["compare_models"]
+
+# Parameters of compare_models itself, not to be given in extractor_params.
+_OWN_PARAMETERS = ("model", "layers", "reduction", "batch_size", "device", "progress")
+
+
+# --------------------------------------------------------------------------
+# In-sample scores from the fitted moments
+# --------------------------------------------------------------------------
+
+
+def _in_sample_reader(estimator):
+    """Return ``f(fitted) -> score on its own training rows``, or None.
+
+    For these measures the score on the fitted data is a fitted attribute,
+    computed from the streamed moments (the estimators document the
+    equality), so in-sample scores need no second look at the rows. Exact
+    class match: a subclass may score differently.
+    """
+    from skrep import CKA, PWCCA, SVCCA, Procrustes, UnitMatcher
+
+    kind = type(estimator)
+    if kind is SVCCA:
+        return lambda est: float(np.mean(est.canonical_correlations_))
+    if kind is PWCCA:
+        return lambda est: float(est.weights_ @ est.canonical_correlations_)
+    if kind is UnitMatcher and estimator.metric == "correlation":
+        if estimator.method == "matching":
+            return lambda est: float(est.matching_mean_)
+        return lambda est: float(est.semi_matching_mean_)
+    if kind is CKA and estimator.kernel == "linear":
+        return lambda est: float(est.cka_)
+    if kind is Procrustes:
+        return lambda est: float(est.similarity_)
+    return None
+
+
+# --------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------
+
+
+def _check_estimator(estimator):
+    name = type(estimator).__name__
+    if not callable(getattr(estimator, "partial_fit", None)):
+        raise TypeError(
+            f"compare_models fits each pair of layers batch by batch with "
+            f"partial_fit, which {name} does not have. Use a streaming "
+            "measure (SVCCA, PWCCA, CKA(kernel='linear'), Procrustes, "
+            "UnitMatcher(metric='correlation'), SparseLayerPredictor, DFTCCA), "
+            "or extract the activations (TorchActivationExtractor.extract) and "
+            "call skrep.compare_layers."
+        )
+    if not get_skrep_tags(estimator).streaming:
+        raise ValueError(
+            f"{estimator!r} does not stream: its partial_fit over batches does "
+            "not equal fit on all the rows (or refuses), so compare_models "
+            "cannot use it. Use a streaming setting (e.g. kernel='linear', "
+            "metric='correlation'), or extract the activations "
+            "(TorchActivationExtractor.extract) and call skrep.compare_layers."
+        )
+
+
+def _split_layers(layers):
+    """Return (layers of a, layers of b, paired by a dict)."""
+    if isinstance(layers, Mapping):
+        if not layers:
+            raise ValueError("`layers` is empty: name at least one pair of layers.")
+        for key, value in layers.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise TypeError(
+                    "A dict `layers` maps a layer name of model_a to a layer "
+                    f"name of model_b; got {key!r}: {value!r}."
+                )
+        return list(layers), list(layers.values()), True
+    if (
+        isinstance(layers, (tuple, list))
+        and len(layers) == 2
+        and not any(isinstance(side, str) for side in layers)
+    ):
+        return layers[0], layers[1], False
+    return layers, layers, False
+
+
+def _resolve(model, spec, which):
+    """Layer names of `model` that `spec` selects, as the extractor reads it."""
+    root, prefixes = _unwrap(model)
+    try:
+        return root, [name for name, _ in _select_layers(root, spec, prefixes)]
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{which}: {exc}") from None
+
+
+def _check_model(model, which):
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"{which} must be a torch.nn.Module, got {type(model).__name__}."
+        )
+
+
+def _make_extractor(model, layers, reduction, batch_size, device, params):
+    extractor = TorchActivationExtractor(
+        model,
+        layers,
+        reduction=reduction,
+        batch_size=batch_size,
+        device=device,
+        **params,
+    )
+    extractor._validate_params()
+    return extractor
+
+
+# --------------------------------------------------------------------------
+# The passes
+# --------------------------------------------------------------------------
+
+
+class _Models:
+    """The extractors of one run: one per distinct model, fed the same batches.
+
+    Both models see each batch once, in turn. When ``model_a`` and
+    ``model_b`` are the same module (a grid within one network), it runs
+    once per batch with the union of the layers.
+    """
+
+    def __init__(self, extractors):
+        self.extractors = extractors
+
+    def check_inputs(self, inputs, what):
+        inputs = self.extractors[0]._check_inputs(inputs, reset=False)
+        batches = _Batches(inputs, self.extractors[0].batch_size)
+        if batches.n_samples == 0:
+            raise ValueError(f"{what} hold no samples.")
+        return batches
+
+    @contextlib.contextmanager
+    def streams(self, n_samples, *, limit_blas=False):
+        """Enter one stream per extractor; yield a function batch -> acts."""
+        streams = [_Stream(extractor, n_samples) for extractor in self.extractors]
+        on_cpu = any(s.device is None or s.device.type == "cpu" for s in streams)
+        with contextlib.ExitStack() as stack:
+            if on_cpu and limit_blas:
+                # Between two forward passes torch's OpenMP workers still spin
+                # on the cores; numpy's BLAS threads then wait for them, and
+                # each small accumulation took 10x longer (2 cores). One BLAS
+                # thread does not compete (torch's own BLAS is not limited).
+                from threadpoolctl import threadpool_limits
+
+                stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
+            for stream in streams:
+                stack.enter_context(stream)
+
+            def run(batch):
+                outputs = [stream.process(batch) for stream in streams]
+                rows = {n_batch for _, n_batch in outputs}
+                if len(rows) > 1:  # pragma: no cover - one batch, one count
+                    raise ValueError(
+                        f"The models read different numbers of samples from "
+                        f"one batch: {sorted(rows)}."
+                    )
+                acts_a = outputs[0][0]
+                acts_b = outputs[-1][0]
+                return acts_a, acts_b, outputs[0][1]
+
+            yield run
+            for stream in streams:
+                stream.finish()
+
+
+def _progress(progress, total, desc):
+    if not progress:
+        return contextlib.nullcontext(None)
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="sample", desc=desc)
+
+
+class _Rows:
+    """Activations of some layers over all the inputs, filled batch by batch."""
+
+    def __init__(self, names, n_samples):
+        self.names = names
+        self.n_samples = n_samples
+        self.arrays = {}
+        self.done = 0
+
+    def write(self, activations, n_batch):
+        for name in self.names:
+            value = activations[name]
+            array = self.arrays.get(name)
+            per_sample = value.shape[0] // n_batch
+            if array is None:
+                rows = self.n_samples * per_sample
+                array = np.empty((rows,) + value.shape[1:], value.dtype)
+                self.arrays[name] = array
+            start = self.done * per_sample
+            array[start : start + value.shape[0]] = value
+        self.done += n_batch
+
+
+def _check_cell_rows(acts_a, acts_b, name_a, name_b, n_batch):
+    rows_a, rows_b = acts_a.shape[0], acts_b.shape[0]
+    if rows_a != rows_b:
+        raise ValueError(
+            f"Layer {name_a!r} of model_a gives {rows_a // n_batch} row(s) per "
+            f"input and layer {name_b!r} of model_b {rows_b // n_batch}: with "
+            "reduction='positions' every position is a row, so compared layers "
+            "must have the same number of positions. Compare layers of equal "
+            "size, or use reduction='mean'."
+        )
+
+
+def _fit_cell(est, A, B, name_a, name_b):
+    try:
+        est.partial_fit(A, B)
+    except Exception as exc:
+        if hasattr(exc, "add_note"):
+            exc.add_note(
+                f"(compare_models: partial_fit of {type(est).__name__} on layer "
+                f"{name_a!r} of model_a and layer {name_b!r} of model_b.)"
+            )
+        raise
+
+
+# --------------------------------------------------------------------------
+# The function
+# --------------------------------------------------------------------------
+
+
+def compare_models(
+    model_a,
+    model_b,
+    inputs,
+    layers,
+    estimator=None,
+    *,
+    test=None,
+    pairs=None,
+    reduction="mean",
+    batch_size=128,
+    device=None,
+    progress=False,
+    extractor_params=None,
+):
+    """Score pairs of layers of two torch models, streaming the activations.
+
+    Runs each batch of ``inputs`` through both models once and feeds the
+    activations of every compared pair of layers into its own clone of
+    ``estimator`` with ``partial_fit``, so the activations of all the inputs
+    are never held: memory holds one batch and the estimators' accumulators
+    (units squared), whatever the number of inputs. The result is the
+    :class:`~skrep.LayerComparison` that extracting every activation with
+    :class:`TorchActivationExtractor` and calling
+    :func:`skrep.compare_layers` gives (to round-off), for exact streaming
+    measures.
+
+    Parameters
+    ----------
+    model_a : torch.nn.Module
+        The first network (the rows of the grid).
+    model_b : torch.nn.Module
+        The second network (the columns). It may be ``model_a`` itself, for
+        a grid within one network: it then runs once per batch.
+    inputs : array-like, tensor, Dataset or DataLoader of shape (n_samples, ...)
+        The inputs both models read, batch by batch (a DataLoader must read
+        its data in order, as for the extractor). The estimators are fitted
+        on their activations.
+    layers : list of str, str, callable, pair of those, or dict
+        Which layers to compare, as the extractor's ``layers`` reads them
+        (names from ``named_modules()``, glob patterns, or a callable
+        ``layers(name, module)``):
+
+        - one selection (e.g. ``["conv1", "conv2", "fc"]``): the same layers
+          in both models (two trainings of one architecture);
+        - a pair ``(layers_a, layers_b)`` of two selections, each a list or
+          a callable: different layers in each model;
+        - a dict ``{layer of model_a: layer of model_b}``: corresponding
+          layers, compared pair by pair (``pairs`` defaults to
+          ``"diagonal"``).
+    estimator : estimator, default=None
+        A two-view measure with an exact ``partial_fit``: :class:`~skrep.SVCCA`
+        (None means ``SVCCA()``), :class:`~skrep.PWCCA`,
+        :class:`~skrep.CKA` (linear), :class:`~skrep.Procrustes`,
+        :class:`~skrep.UnitMatcher` (correlation),
+        :class:`~skrep.SparseLayerPredictor`, :class:`~skrep.DFTCCA`
+        (``reduction="maps"``). Each pair of layers gets a fresh clone.
+    test : array-like, tensor, Dataset or DataLoader, default=None
+        Held-out inputs: each fitted pair is scored with its ``score`` on
+        the activations of these inputs (``evaluation="held-out"``). None
+        scores on ``inputs`` themselves (``"in-sample"``; see Notes).
+    pairs : {"all", "diagonal"} or None, default=None
+        "all" scores every layer of ``model_a`` against every layer of
+        ``model_b``; "diagonal" only corresponding layers (same position in
+        the two lists; the other cells are NaN), as in
+        :func:`~skrep.compare_layers`. None: "diagonal" for a dict
+        ``layers``, else "all".
+    reduction : {"mean", "max", "flatten", "positions", "maps"} or callable, \
+            default="mean"
+        How each layer output becomes rows x features, as in
+        :class:`TorchActivationExtractor`. With ``"positions"`` every
+        position is a row, so compared layers must have the same number of
+        positions.
+    batch_size : int, default=128
+        Inputs per forward pass (a DataLoader keeps its own).
+    device : str, torch.device or None, default=None
+        Where both models run; each is moved there for the call and moved
+        back after (with its training flags and hooks restored, also on
+        error). None: each model's current device. The activations are
+        copied to the host and accumulated there, in float64.
+    progress : bool, default=False
+        Show a progress bar (tqdm) over the inputs, and one over ``test``.
+    extractor_params : dict or None, default=None
+        Further parameters of :class:`TorchActivationExtractor` for both
+        models, e.g. ``{"forward_fn": ..., "output_index": 0, "dtype":
+        np.float64}``; the activations are float32 by default.
+
+    Returns
+    -------
+    result : LayerComparison
+        ``scores[i, j]`` is the similarity of ``layers_a[i]`` with
+        ``layers_b[j]`` (the resolved layer names); ``scores_std`` is None.
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` has no ``partial_fit`` (e.g.
+        :class:`~skrep.SparseLayerPredictorCV`, :class:`~skrep.RSA`), or a
+        model is not a ``torch.nn.Module``.
+    ValueError
+        If ``estimator`` has a ``partial_fit`` that does not stream exactly
+        (``UnitMatcher(metric="mutual_info")``, ``CKA(kernel="rbf")``), if a
+        layer is unknown (the message suggests close names), if a dict
+        ``layers`` maps two layers to one, if compared layers give different
+        numbers of rows per input (``reduction="positions"``), if the inputs
+        hold no samples, or as the extractor raises on its inputs.
+
+    See Also
+    --------
+    skrep.compare_layers : The same grid from activations in memory (and
+        cross-validation, permutation tests, bootstrap intervals).
+    TorchActivationExtractor.iter_batches : The batch iterator underneath.
+
+    Notes
+    -----
+    **Memory.** Fitting holds one batch of activations of both models and,
+    per compared pair, the estimator's accumulator: for the CCA family the
+    co-moment of the two layers' units, ``(units_a + units_b)^2`` float64,
+    whatever the number of inputs. Scoring depends on the evaluation:
+
+    - held-out (``test`` given): the activations of the test inputs are
+      held, for the layers compared, and each pair is scored on them with
+      its ``score``, as :func:`~skrep.compare_layers` does. Memory grows
+      with the test set, not with ``inputs``.
+    - in-sample (``test=None``) with SVCCA, PWCCA, UnitMatcher
+      (correlation), linear CKA and Procrustes: the score on the training
+      rows is a fitted attribute computed from the accumulated moments
+      (``canonical_correlations_.mean()``, ``weights_ @
+      canonical_correlations_``, ``matching_mean_`` or
+      ``semi_matching_mean_``, ``cka_``, ``similarity_``), so nothing more
+      is held.
+    - in-sample with any other estimator (SparseLayerPredictor, DFTCCA, a
+      third-party one): ``score`` needs the training rows, so the
+      activations of ``inputs`` are held, for the layers compared, as
+      :func:`~skrep.compare_layers` would need them.
+
+    In-sample CCA is biased upwards when inputs are few relative to units;
+    held-out scores are how skrep fixes that (see the estimators).
+
+    **Equality.** Every batch is run once through each model (with the same
+    ``batch_size``, the activations equal the extractor's), ``partial_fit``
+    over the batches equals ``fit`` on all the rows for every skrep
+    streaming measure, so the grid equals
+    ``compare_layers(extract(model_a), extract(model_b), estimator,
+    test=..., pairs=...)`` to round-off (tested to 1e-9). An estimator whose
+    ``fit`` takes another numerical route than its moments (``algorithm=
+    "svd"``) may differ in the digits the moments lose (the estimators warn
+    when that matters). Cross-validation, permutation tests and bootstrap
+    intervals need all the rows: use :func:`~skrep.compare_layers`.
+
+    **Threads.** While a model runs on the CPU, numpy's BLAS (which the
+    accumulators use) is limited to one thread for the fitting pass
+    (:mod:`threadpoolctl`; process-wide while it holds): torch's OpenMP
+    workers keep spinning on the cores between forward passes, and BLAS
+    threads competing with them made each accumulation about 10x slower on
+    two cores. With both models on a GPU, BLAS keeps its threads. Like the
+    extractor, the call holds each model's lock: other extractions of the
+    same models wait.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from skrep import SVCCA
+    >>> from skrep.torch import compare_models
+    >>> def make_net(seed):
+    ...     _ = torch.manual_seed(seed)
+    ...     return nn.Sequential(
+    ...         nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.ReLU()
+    ...     )
+    >>> net_a, net_b = make_net(0), make_net(1)
+    >>> images, held_out = torch.randn(2000, 3, 8, 8), torch.randn(500, 3, 8, 8)
+    >>> grid = compare_models(
+    ...     net_a, net_b, images, ["1", "3"], SVCCA(), test=held_out,
+    ...     reduction="mean", batch_size=256,
+    ... )
+    >>> grid.evaluation, grid.layers_a, grid.layers_b
+    ('held-out', ['1', '3'], ['1', '3'])
+    >>> grid.scores.shape
+    (2, 2)
+
+    Corresponding layers only, named differently in the two models, with
+    every position of the conv maps as a row:
+
+    >>> grid = compare_models(
+    ...     net_a, net_b, images, {"1": "1", "3": "3"}, reduction="positions"
+    ... )
+    >>> grid.evaluation, list(grid.diagonal())
+    ('in-sample', [('1', '1'), ('3', '3')])
+    """
+    from skrep._cca import SVCCA
+
+    estimator = SVCCA() if estimator is None else estimator
+    _check_estimator(estimator)
+    _check_model(model_a, "model_a")
+    _check_model(model_b, "model_b")
+    spec_a, spec_b, paired = _split_layers(layers)
+    if pairs is None:
+        pairs = "diagonal" if paired else "all"
+    if pairs not in ("all", "diagonal"):
+        raise ValueError(f"pairs must be 'all', 'diagonal' or None, got {pairs!r}.")
+    params = dict(extractor_params or {})
+    given_twice = sorted(set(params) & set(_OWN_PARAMETERS))
+    if given_twice:
+        raise ValueError(
+            f"extractor_params must not hold {given_twice}: give them as "
+            "arguments of compare_models itself (model_a, model_b, layers, ...)."
+        )
+    if paired and len(set(spec_b)) != len(spec_b):
+        raise ValueError(
+            "A dict `layers` maps two layers of model_a to one layer of "
+            f"model_b ({spec_b}): give each pair once, or use a pair of lists "
+            "(layers_a, layers_b) for a grid."
+        )
+    root_a, names_a = _resolve(model_a, spec_a, "model_a")
+    root_b, names_b = _resolve(model_b, spec_b, "model_b")
+    if paired:
+        for side, names, spec in (
+            ("model_a", names_a, spec_a),
+            ("model_b", names_b, spec_b),
+        ):
+            if len(names) != len(spec):
+                raise ValueError(
+                    f"A dict `layers` pairs single layers, but its {side} "
+                    f"names {spec} select {names}."
+                )
+    options = (reduction, batch_size, device, params)
+    if root_a is root_b:
+        union = list(dict.fromkeys(names_a + names_b))
+        extractors = [_make_extractor(model_a, union, *options)]
+    else:
+        extractors = [
+            _make_extractor(model_a, names_a, *options),
+            _make_extractor(model_b, names_b, *options),
+        ]
+    models = _Models(extractors)
+    batches = models.check_inputs(inputs, "The inputs")
+    test_batches = (
+        None if test is None else models.check_inputs(test, "The test inputs")
+    )
+
+    cells = [
+        (i, j)
+        for i in range(len(names_a))
+        for j in range(len(names_b))
+        if pairs == "all" or i == j
+    ]
+    compared_a = sorted({i for i, _ in cells})
+    compared_b = sorted({j for _, j in cells})
+    fitted = {cell: clone(estimator) for cell in cells}
+    read_in_sample = _in_sample_reader(estimator) if test is None else None
+    keep = None
+    if test is None and read_in_sample is None:
+        keep = (
+            _Rows([names_a[i] for i in compared_a], batches.n_samples),
+            _Rows([names_b[j] for j in compared_b], batches.n_samples),
+        )
+
+    # Fit: one pass over the inputs, every batch through both models once.
+    checked = False
+    with (
+        models.streams(batches.n_samples, limit_blas=True) as run,
+        _progress(progress, batches.n_samples, "compare_models") as bar,
+    ):
+        for batch in batches:
+            acts_a, acts_b, n_batch = run(batch)
+            if n_batch == 0:
+                continue
+            for (i, j), est in fitted.items():
+                A, B = acts_a[names_a[i]], acts_b[names_b[j]]
+                if not checked:
+                    _check_cell_rows(A, B, names_a[i], names_b[j], n_batch)
+                _fit_cell(est, A, B, names_a[i], names_b[j])
+            checked = True
+            if keep is not None:
+                keep[0].write(acts_a, n_batch)
+                keep[1].write(acts_b, n_batch)
+            if bar is not None:
+                bar.update(n_batch)
+
+    # Score.
+    scores = np.full((len(names_a), len(names_b)), np.nan)
+    if test is None and keep is None:
+        for (i, j), est in fitted.items():
+            scores[i, j] = read_in_sample(est)
+        evaluation = "in-sample"
+    else:
+        if keep is None:
+            keep = (
+                _Rows([names_a[i] for i in compared_a], test_batches.n_samples),
+                _Rows([names_b[j] for j in compared_b], test_batches.n_samples),
+            )
+            with (
+                models.streams(test_batches.n_samples) as run,
+                _progress(progress, test_batches.n_samples, "test") as bar,
+            ):
+                for batch in test_batches:
+                    acts_a, acts_b, n_batch = run(batch)
+                    if n_batch == 0:
+                        continue
+                    keep[0].write(acts_a, n_batch)
+                    keep[1].write(acts_b, n_batch)
+                    if bar is not None:
+                        bar.update(n_batch)
+            evaluation = "held-out"
+        else:
+            evaluation = "in-sample"
+        rows_a, rows_b = keep[0].arrays, keep[1].arrays
+        for (i, j), est in fitted.items():
+            scores[i, j] = float(est.score(rows_a[names_a[i]], rows_b[names_b[j]]))
+    return LayerComparison(
+        scores, None, list(names_a), list(names_b), repr(estimator), evaluation
+    )
