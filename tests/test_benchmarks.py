@@ -9,6 +9,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SMOKE_ARGS = {
     "bench_cca.py": ["--quick", "--repeat", "1"],
+    "bench_compare_models.py": ["--quick"],
     "bench_cka.py": ["--quick", "--repeat", "1"],
     "bench_dft.py": ["--quick"],
     "bench_sparse.py": ["--quick"],
@@ -27,7 +28,7 @@ def test_every_benchmark_has_a_smoke_run():
 
 @pytest.mark.parametrize("script", sorted(SMOKE_ARGS))
 def test_benchmark_smoke_run(script):
-    if script == "bench_extractor.py":
+    if script in ("bench_extractor.py", "bench_compare_models.py"):
         pytest.importorskip("torch")
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), *SMOKE_ARGS[script]],

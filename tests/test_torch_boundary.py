@@ -219,6 +219,7 @@ def test_skrep_torch_public_api():
         "DIGITS_LAYERS",
         "DigitsCNN",
         "TorchActivationExtractor",
+        "compare_models",
         "train_digits_cnn",
     }
     modules = dict(skrep.torch.DigitsCNN(width=2).named_modules())

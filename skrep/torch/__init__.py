@@ -8,6 +8,9 @@ extra: ``pip install "skrep[torch]"``). ``import skrep`` stays light;
 It also holds the bundled default networks: :class:`DigitsCNN`, a small CNN
 for scikit-learn's 8x8 digits, :func:`train_digits_cnn`, which trains one in
 seconds on a CPU, and :data:`DIGITS_LAYERS`, the layers usually compared.
+:func:`compare_models` streams two networks through one comparison: each
+batch runs through both once and feeds every pair of layers' estimator with
+``partial_fit``, so the activations are never held.
 """
 
 try:
