@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skrep._core.cca import cca_from_moments, fit_cca, needs_accurate_route, tied_groups
-from skrep._core.correlation import column_correlations, unit_stats
+from skrep._core.correlation import column_correlations
 from skrep._core.moments import Moments
 from skrep.base import SkrepTags, StreamingMixin, both_views
 from skrep.exceptions import (
@@ -162,30 +162,14 @@ class _BaseCCA(
     def _warn_degenerate(self, X, Y, moments=None):
         """Warn once per fit about dropped units and in-sample bias."""
         n = self.n_samples_seen_
-        widths = (self.n_features_in_, self.n_features_y_)
-        ranks = (self.x_rank_, self.y_rank_)
-        dead = None
-        for i, name in enumerate(("X", "Y")):
-            spanned = min(widths[i], n - 1)
-            if ranks[i] >= spanned:
-                continue
-            if dead is None:
-                if moments is not None:
-                    constant = moments.constant
-                    dead = (constant[: widths[0]], constant[widths[0] :])
-                else:
-                    dead = (unit_stats(X)[2], unit_stats(Y)[2])
-            n_dead = int(np.count_nonzero(dead[i]))
-            n_null = spanned - ranks[i]
-            warn(
-                f"{name} has {n_null} null direction(s): {n_dead} constant (dead) "
-                f"unit(s) and {max(n_null - n_dead, 0)} duplicate or collinear "
-                "unit direction(s). They carry no information and were dropped "
-                f"(relative tolerance rank_tol={self.rank_tol}); {name} keeps "
-                f"{ranks[i]} direction(s) and {self.n_components_} canonical "
-                "pair(s) are formed.",
-                DeadUnitWarning,
-            )
+        self._warn_null_directions(
+            X,
+            Y,
+            (self.x_rank_, self.y_rank_),
+            moments=moments,
+            outcome="{name} keeps {rank} direction(s) and "
+            f"{self.n_components_} canonical pair(s) are formed.",
+        )
         excess = self.x_n_directions_ + self.y_n_directions_ - (n - 1)
         if excess > 0:
             warn(

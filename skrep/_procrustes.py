@@ -14,7 +14,6 @@ from sklearn.base import (
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skrep._core.correlation import unit_stats
 from skrep._core.moments import Moments
 from skrep._core.procrustes import (
     fit_shape_metric,
@@ -323,29 +322,15 @@ class Procrustes(
     def _warn_degenerate(self, X, Y, moments=None):
         """Warn once per fit about dropped units and in-sample bias."""
         n = self.n_samples_seen_
-        widths = (self.n_features_in_, self.n_features_y_)
         ranks = (self.x_rank_, self.y_rank_)
-        dead = None
-        for i, name in enumerate(("X", "Y")):
-            spanned = min(widths[i], n - 1)
-            if ranks[i] >= spanned:
-                continue
-            if dead is None:
-                if moments is not None:
-                    constant = moments.constant
-                    dead = (constant[: widths[0]], constant[widths[0] :])
-                else:
-                    dead = (unit_stats(X)[2], unit_stats(Y)[2])
-            n_dead = int(np.count_nonzero(dead[i]))
-            n_null = spanned - ranks[i]
-            warn(
-                f"{name} has {n_null} null direction(s): {n_dead} constant (dead) "
-                f"unit(s) and {max(n_null - n_dead, 0)} duplicate or collinear "
-                "unit direction(s). They carry no information and were dropped "
-                f"(relative tolerance rank_tol={self.rank_tol}); nothing is "
-                f"whitened along them, and {name} keeps {ranks[i]} direction(s).",
-                DeadUnitWarning,
-            )
+        self._warn_null_directions(
+            X,
+            Y,
+            ranks,
+            moments=moments,
+            outcome="nothing is whitened along them, and {name} keeps {rank} "
+            "direction(s).",
+        )
         excess = self.x_rank_ + self.y_rank_ - (n - 1)
         if self.alpha < 1 and excess > 0:
             warn(

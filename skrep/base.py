@@ -329,6 +329,43 @@ class TwoViewMixin:
         self._finalize()
         return self
 
+    def _warn_null_directions(self, X, Y, ranks, *, moments=None, outcome=""):
+        """Warn once per fit about each view's null directions.
+
+        Counts how many of a view's null directions (below ``rank_tol``)
+        come from constant (dead) units, by the one constant-unit rule, and
+        how many from duplicate or collinear units. ``moments`` (when the
+        rows are gone) or ``X`` and ``Y`` give the constant units; ``outcome``
+        is a sentence on what the measure then does, formatted with
+        ``name`` and ``rank``.
+        """
+        from skrep._core.correlation import unit_stats
+        from skrep.exceptions import DeadUnitWarning, warn
+
+        n = self.n_samples_seen_
+        widths = (self.n_features_in_, self.n_features_y_)
+        dead = None
+        for i, name in enumerate(("X", "Y")):
+            spanned = min(widths[i], n - 1)
+            if ranks[i] >= spanned:
+                continue
+            if dead is None:
+                if moments is not None:
+                    constant = moments.constant
+                    dead = (constant[: widths[0]], constant[widths[0] :])
+                else:
+                    dead = (unit_stats(X)[2], unit_stats(Y)[2])
+            n_dead = int(np.count_nonzero(dead[i]))
+            n_null = spanned - ranks[i]
+            warn(
+                f"{name} has {n_null} null direction(s): {n_dead} constant (dead) "
+                f"unit(s) and {max(n_null - n_dead, 0)} duplicate or collinear "
+                "unit direction(s). They carry no information and were dropped "
+                f"(relative tolerance rank_tol={self.rank_tol}); "
+                + outcome.format(name=name, rank=ranks[i]),
+                DeadUnitWarning,
+            )
+
     # -- scoring ------------------------------------------------------------
 
     def score(self, X, y):
