@@ -641,19 +641,18 @@ def _compare(args):
         for index, (key, spec) in enumerate((("a", args.model_a), ("b", args.model_b)))
     }
     train_index, test_index = _split(len(inputs), args.test_size, args.split, args.seed)
-    widest = 0
+    thin, described = [], []
     for layer_a, layer_b in pairs:
-        rows = {}
+        rows, units = {}, {}
         for key, layer in (("a", layer_a), ("b", layer_b)):
             shape = shapes[key][layer]
-            rows[key], units = _rows_per_example(shape, args.reduction)
+            rows[key], units[key] = _rows_per_example(shape, args.reduction)
             if rows[key] is None:
                 raise UserError(
                     f"layer {layer!r} of model {key} gives {shape} for one "
                     "example, not an (examples, units, ...) tensor; pick another "
                     "layer (skrep layers MODEL)."
                 )
-            widest = max(widest, units)
         if rows["a"] != rows["b"]:
             raise UserError(
                 f"layers disagree in rows: under --reduction {args.reduction} "
@@ -663,11 +662,23 @@ def _compare(args):
                 f"{shapes['b'][layer_b]}) gives {rows['b']}; use --reduction "
                 "mean or flatten, or pair layers of the same kind."
             )
-    if len(test_index) < widest:
+        described.append(
+            f"  {layer_a if layer_a == layer_b else f'{layer_a}~{layer_b}'}: "
+            f"a {shapes['a'][layer_a]} -> {units['a']} units, "
+            f"b {shapes['b'][layer_b]} -> {units['b']} units, "
+            f"{rows['a']} row(s) per example"
+        )
+        held_out_rows = rows["a"] * len(test_index)
+        if held_out_rows < max(units.values()):
+            thin.append((layer_a, held_out_rows, max(units.values())))
+    if thin:
+        layer, held_out_rows, width = max(thin, key=lambda item: item[2])
         _warn(
-            f"only {len(test_index)} held-out examples for layers of up to "
-            f"{widest} units: held-out scores are noisy and CCA in-sample "
-            "scores trivially high; give more inputs."
+            f"only {len(test_index)} held-out examples ({held_out_rows} rows) "
+            f"for layer {layer!r} of up to {width} units"
+            + (f" and {len(thin) - 1} more layer(s)" if len(thin) > 1 else "")
+            + ": held-out scores are noisy and CCA in-sample scores trivially "
+            "high; give more inputs or compare narrower layers."
         )
     nets = {key: loaded[key][0] for key in loaded}
     baseline = None
@@ -690,8 +701,10 @@ def _compare(args):
     print(
         f"skrep compare: {len(train_index)} inputs for fitting, {len(test_index)} "
         f"held out ({args.split} split, seed {args.seed}), reduction "
-        f"{args.reduction}"
+        f"{args.reduction}; layers (output shape on one example):"
     )
+    for line in described:
+        print(line)
     try:
         analyse_networks(
             nets["a"],
@@ -739,9 +752,10 @@ def _layers(args):
 def main(argv=None):
     """Run the command line; returns the exit status.
 
-    From the console script (``argv=None``) a :class:`UserError` is printed
-    as one line and gives status 2; from Python (an explicit ``argv``) it
-    propagates, unless ``--debug`` is absent and ``sys.argv`` is used.
+    From the command line (``argv=None``: the console script and
+    ``python -m skrep``) a :class:`UserError` is printed as one
+    ``skrep: error:`` line on stderr and gives status 2 (with ``--debug``
+    after the traceback); from Python (an explicit ``argv``) it propagates.
     """
     from_command_line = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -280,6 +280,7 @@ def test_last_split_flatten_and_few_held_out_examples_for_the_units(folder):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "28 inputs for fitting, 12 held out (last split" in result.stdout
+    assert "relu1: a (1, 4, 4, 4) -> 64 units" in result.stdout
     assert "skrep: warning: only 12 held-out examples" in result.stderr
     assert "64 units" in result.stderr
     assert "SVCCA" in result.stdout
