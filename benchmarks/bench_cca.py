@@ -120,10 +120,10 @@ def main(argv=None):
         )
         if units >= 2048:
             # where O(units^3) decompositions dominate, show them apart
-            from skrep._core.cca import _raw_covariances, cca_from_covariances
+            from skrep._core.cca import cca_from_covariances, raw_covariances
 
-            t_pass = best_time(lambda: _raw_covariances(X, Y), 1)
-            raw = _raw_covariances(X, Y)
+            t_pass = best_time(lambda: raw_covariances(X, Y), 1)
+            raw = raw_covariances(X, Y)
             t_decomp = best_time(
                 lambda: cca_from_covariances(
                     *raw,

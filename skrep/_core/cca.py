@@ -42,6 +42,7 @@ __all__ = [
     "cca_from_moments",
     "fit_cca",
     "needs_accurate_route",
+    "raw_covariances",
     "tied_groups",
 ]
 
@@ -185,7 +186,7 @@ def cca_from_moments(moments, **params):
     return cca_from_covariances(*moments.covariances(), moments.n_samples, **params)
 
 
-def _raw_covariances(X, Y):
+def raw_covariances(X, Y):
     """Centred cross-products from the raw products, without copying the data.
 
     ``Xc^T Xc = X^T X - n m m^T``: the three BLAS products on the caller's
@@ -323,7 +324,7 @@ def fit_cca(
     if X.dtype == np.float64 and Y.dtype == np.float64:
         # Fastest: the raw products on the caller's arrays, kept only when
         # subtracting the means afterwards cost no digits that matter.
-        raw = _raw_covariances(X, Y)
+        raw = raw_covariances(X, Y)
         result = cca_from_covariances(*raw, n, **params)
         offsets = {
             "x_offset_energy": 2 * n * (raw[0] @ raw[0]),

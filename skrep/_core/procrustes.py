@@ -47,7 +47,7 @@ import numpy as np
 import scipy.linalg
 
 from skrep._core.backend import decomposition_threads
-from skrep._core.cca import MOMENTS_MIN_RATIO, _raw_covariances
+from skrep._core.cca import MOMENTS_MIN_RATIO, raw_covariances
 from skrep._core.moments import Moments, check_finite_products
 from skrep._core.spectral import (
     null_mask,
@@ -361,7 +361,7 @@ def fit_shape_metric(
     if X.dtype == np.float64 and Y.dtype == np.float64:
         # Fastest: the raw products on the caller's arrays, kept only when
         # subtracting the means afterwards cost no digits that matter.
-        raw = _raw_covariances(X, Y)
+        raw = raw_covariances(X, Y)
         result = shape_from_covariances(*raw, n, **params)
         offsets = {
             "x_offset_energy": 2 * n * (raw[0] @ raw[0]),
