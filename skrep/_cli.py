@@ -529,6 +529,8 @@ def _reduced(model, layers, reduction):
     """
     import torch
 
+    layers = list(dict.fromkeys(layers))  # a layer paired twice reads out once
+
     class Readout(torch.nn.Module):
         def forward(self, x):
             if x.ndim <= 2:
@@ -698,6 +700,24 @@ def _compare(args):
             a2 if a2 == b2 else (a2, b2)
             for a2, b2 in ((a.replace(".", "/"), b.replace(".", "/")) for a, b in pairs)
         ]
+    # the extraction itself, on two examples, so that its failures name a model
+    from skrep._demo import extract_layers
+
+    for key, net in (("a", nets["a"]), ("b", nets["b"]), ("baseline", baseline)):
+        if net is None:
+            continue
+        pairs_now = [(p, p) if isinstance(p, str) else p for p in layers]
+        names = [pair[1] if key == "b" else pair[0] for pair in pairs_now]
+        try:
+            extract_layers(
+                net, names, inputs[train_index[:2]], reduction="positions",
+                device=device,
+            )  # fmt: skip
+        except Exception as exc:
+            raise UserError(
+                f"reading layers {', '.join(names)} of model {key} failed "
+                f"({type(exc).__name__}: {_first_line(exc, 300)})."
+            ) from exc
     print(
         f"skrep compare: {len(train_index)} inputs for fitting, {len(test_index)} "
         f"held out ({args.split} split, seed {args.seed}), reduction "
@@ -718,8 +738,6 @@ def _compare(args):
             progress=lambda message: print(f"... {message}"),
         )
     except (ValueError, RuntimeError, TypeError) as exc:
-        if args.debug:
-            raise
         raise UserError(
             f"the analysis failed: {_first_line(exc, 300)} (rerun with --debug "
             "for the traceback)."

@@ -252,7 +252,7 @@ def test_factory_in_users_file_with_weights_and_baseline(folder):
         folder,
         *_compare(
             "--model-a", "mymodels:make_cnn", "--weights-a", "cnn_a_w.pt",
-            "--model-b", "mymodels:CNN", "--layers", "relu1", "fc1",
+            "--model-b", "mymodels:CNN", "--layers", "relu1", "fc1", "conv1=relu1",
             "--inputs", "img.npy", "--reduction", "mean", "--baseline",
             out="out-factory",
         ),
@@ -263,7 +263,7 @@ def test_factory_in_users_file_with_weights_and_baseline(folder):
     assert "model b" in result.stderr and "model a" not in result.stderr
     assert "Unit matching" in result.stdout
     results = json.loads((folder / "out-factory" / "results.json").read_text())
-    assert results["layers"] == ["relu1", "fc1"]
+    assert results["layers"] == ["relu1", "fc1", "conv1~relu1"]
     assert {row["pair"] for row in results["cca"]} == {"a~b", "a~baseline"}
 
 
