@@ -184,3 +184,22 @@ def test_dead_units_counted_not_nan(demo_lines, tables):
         line.endswith("dead (constant) units were dropped or scored 0 (counts above)")
         for line in demo_lines
     )
+
+
+def test_readme_code_block_runs(tmp_path):
+    """The README's first Python block runs as written, in a fresh process."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("```python\n") + len("```python\n")
+    code = text[start : text.index("```", start)]
+    script = tmp_path / "readme_block.py"
+    script.write_text(code, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    # only the honest dead-unit warnings, none about convergence
+    assert "ConvergenceWarning" not in result.stderr
