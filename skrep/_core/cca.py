@@ -27,7 +27,11 @@ import numpy as np
 import scipy.linalg
 
 from skrep._core.backend import decomposition_threads
-from skrep._core.moments import Moments, check_finite_products
+from skrep._core.moments import (
+    check_finite_products,
+    fit_by_route,
+    raw_covariances,
+)
 from skrep._core.spectral import (
     flip_signs,
     n_directions_to_keep,
@@ -186,24 +190,6 @@ def cca_from_moments(moments, **params):
     return cca_from_covariances(*moments.covariances(), moments.n_samples, **params)
 
 
-def raw_covariances(X, Y):
-    """Centred cross-products from the raw products, without copying the data.
-
-    ``Xc^T Xc = X^T X - n m m^T``: the three BLAS products on the caller's
-    arrays and a rank-one correction. The correction cancels digits in
-    proportion to the means' energy ``n ||m||^2``, which
-    :func:`needs_accurate_route` takes into account.
-    """
-    n = X.shape[0]
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean_x, mean_y = X.mean(axis=0), Y.mean(axis=0)
-        cxx = X.T @ X - n * np.outer(mean_x, mean_x)
-        cyy = Y.T @ Y - n * np.outer(mean_y, mean_y)
-        cxy = X.T @ Y - n * np.outer(mean_x, mean_y)
-    check_finite_products(cxx, cyy, cxy)
-    return mean_x, mean_y, 0.5 * (cxx + cxx.T), 0.5 * (cyy + cyy.T), cxy
-
-
 def needs_accurate_route(result, *, x_offset_energy=0.0, y_offset_energy=0.0):
     """Whether a moments-route result may have lost digits.
 
@@ -307,37 +293,21 @@ def fit_cca(
     >>> np.round(result.correlations, 6)
     array([1., 1., 1., 1.])
     """
-    n, p = X.shape
-    q = Y.shape[1]
-    if algorithm not in ("auto", "moments", "svd"):
-        raise ValueError(f"Unknown algorithm {algorithm!r}.")
     params = {
         "x_components": x_components,
         "y_components": y_components,
         "n_components": n_components,
         "rank_tol": rank_tol,
     }
-    if algorithm == "svd" or (algorithm == "auto" and n < max(p, q)):
-        result = _cca_from_data(X, Y, **params)
-        moments = Moments(p, q).update(X, Y) if keep_moments else None
-        return result, moments
-    if X.dtype == np.float64 and Y.dtype == np.float64:
-        # Fastest: the raw products on the caller's arrays, kept only when
-        # subtracting the means afterwards cost no digits that matter.
-        raw = raw_covariances(X, Y)
-        result = cca_from_covariances(*raw, n, **params)
-        offsets = {
-            "x_offset_energy": 2 * n * (raw[0] @ raw[0]),
-            "y_offset_energy": 2 * n * (raw[1] @ raw[1]),
-        }
-        if not needs_accurate_route(result, **offsets):
-            moments = Moments.from_covariances(n, *raw) if keep_moments else None
-            return result, moments
-    moments = Moments(p, q).update(X, Y)
-    result = cca_from_moments(moments, **params)
-    if algorithm == "auto" and needs_accurate_route(result):
-        result = _cca_from_data(X, Y, **params)
-    return result, moments if keep_moments else None
+    return fit_by_route(
+        X,
+        Y,
+        algorithm=algorithm,
+        keep_moments=keep_moments,
+        from_data=lambda X, Y: _cca_from_data(X, Y, **params),
+        from_covariances=lambda *covs: cca_from_covariances(*covs, **params),
+        imprecise=needs_accurate_route,
+    )
 
 
 def tied_groups(correlations, tol=1e-9):

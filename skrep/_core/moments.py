@@ -34,7 +34,14 @@ from scipy.linalg.blas import dsyr, dsyrk
 
 from skrep._core.backend import block_rows
 
-__all__ = ["CONSTANT_TOL", "Moments", "check_finite_products", "constant_units"]
+__all__ = [
+    "CONSTANT_TOL",
+    "Moments",
+    "check_finite_products",
+    "constant_units",
+    "fit_by_route",
+    "raw_covariances",
+]
 
 #: A unit whose standard deviation is at most this fraction of its
 #: root-mean-square value is constant (dead).
@@ -457,3 +464,85 @@ class Moments:
         if self.track_range:
             constant |= self.minimum == self.maximum
         return constant
+
+
+def raw_covariances(X, Y):
+    """Centred cross-products from the raw products, without copying the data.
+
+    ``Xc^T Xc = X^T X - n m m^T``: the three BLAS products on the caller's
+    arrays and a rank-one correction. The correction cancels digits in
+    proportion to the means' energy ``n ||m||^2``, which
+    :func:`needs_accurate_route` takes into account.
+    """
+    n = X.shape[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean_x, mean_y = X.mean(axis=0), Y.mean(axis=0)
+        cxx = X.T @ X - n * np.outer(mean_x, mean_x)
+        cyy = Y.T @ Y - n * np.outer(mean_y, mean_y)
+        cxy = X.T @ Y - n * np.outer(mean_x, mean_y)
+    check_finite_products(cxx, cyy, cxy)
+    return mean_x, mean_y, 0.5 * (cxx + cxx.T), 0.5 * (cyy + cyy.T), cxy
+
+
+def fit_by_route(
+    X, Y, *, algorithm, keep_moments, from_data, from_covariances, imprecise
+):  # fmt: skip
+    """Fit a moment-based measure by the fastest route that keeps its digits.
+
+    The one route policy of the core, shared by every measure with a
+    moments route and an accurate data route (CCA, the shape metric):
+
+    - "svd" (or "auto" with fewer samples than units): ``from_data``;
+    - float64 input: the raw products on the caller's arrays
+      (:func:`raw_covariances`), kept unless ``imprecise`` says subtracting
+      the means afterwards cost digits that matter;
+    - otherwise a :class:`Moments` pass over blocks centred first, and with
+      "auto", ``from_data`` if even that result is ``imprecise``.
+
+    Parameters
+    ----------
+    X, Y : ndarray
+        The two views, rows are samples. Not modified.
+    algorithm : {"auto", "moments", "svd"}
+        The route asked for.
+    keep_moments : bool
+        Also return the :class:`Moments` of ``(X, Y)`` (so that streaming
+        can continue from this fit); the data route then forms them in one
+        extra pass.
+    from_data : callable
+        ``from_data(X, Y) -> result``, the accurate route.
+    from_covariances : callable
+        ``from_covariances(mean_x, mean_y, cxx, cyy, cxy, n) -> result``.
+    imprecise : callable
+        ``imprecise(result, x_offset_energy=..., y_offset_energy=...)``:
+        whether a moments-route result may have lost digits.
+
+    Returns
+    -------
+    result : object
+        What the chosen route returned.
+    moments : Moments or None
+    """
+    n, p = X.shape
+    q = Y.shape[1]
+    if algorithm not in ("auto", "moments", "svd"):
+        raise ValueError(f"Unknown algorithm {algorithm!r}.")
+    if algorithm == "svd" or (algorithm == "auto" and n < max(p, q)):
+        result = from_data(X, Y)
+        return result, Moments(p, q).update(X, Y) if keep_moments else None
+    if X.dtype == np.float64 and Y.dtype == np.float64:
+        # Fastest: the raw products on the caller's arrays, kept only when
+        # subtracting the means afterwards cost no digits that matter.
+        raw = raw_covariances(X, Y)
+        result = from_covariances(*raw, n)
+        offsets = {
+            "x_offset_energy": 2 * n * (raw[0] @ raw[0]),
+            "y_offset_energy": 2 * n * (raw[1] @ raw[1]),
+        }
+        if not imprecise(result, **offsets):
+            return result, Moments.from_covariances(n, *raw) if keep_moments else None
+    moments = Moments(p, q).update(X, Y)
+    result = from_covariances(*moments.covariances(), n)
+    if algorithm == "auto" and imprecise(result):
+        result = from_data(X, Y)
+    return result, moments if keep_moments else None

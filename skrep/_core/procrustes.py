@@ -47,8 +47,8 @@ import numpy as np
 import scipy.linalg
 
 from skrep._core.backend import decomposition_threads
-from skrep._core.cca import MOMENTS_MIN_RATIO, raw_covariances
-from skrep._core.moments import Moments, check_finite_products
+from skrep._core.cca import MOMENTS_MIN_RATIO
+from skrep._core.moments import check_finite_products, fit_by_route
 from skrep._core.spectral import (
     null_mask,
     spectrum_from_covariance,
@@ -349,29 +349,15 @@ def fit_shape_metric(
     >>> round(result.similarity, 12)
     1.0
     """
-    n, p = X.shape
-    q = Y.shape[1]
-    if algorithm not in ("auto", "moments", "svd"):
-        raise ValueError(f"Unknown algorithm {algorithm!r}.")
     params = {"alpha": alpha, "rank_tol": rank_tol}
-    if algorithm == "svd" or (algorithm == "auto" and n < max(p, q)):
-        result = _shape_from_data(X, Y, **params)
-        moments = Moments(p, q).update(X, Y) if keep_moments else None
-        return result, moments
-    if X.dtype == np.float64 and Y.dtype == np.float64:
-        # Fastest: the raw products on the caller's arrays, kept only when
-        # subtracting the means afterwards cost no digits that matter.
-        raw = raw_covariances(X, Y)
-        result = shape_from_covariances(*raw, n, **params)
-        offsets = {
-            "x_offset_energy": 2 * n * (raw[0] @ raw[0]),
-            "y_offset_energy": 2 * n * (raw[1] @ raw[1]),
-        }
-        if not needs_accurate_route(result, alpha, **offsets):
-            moments = Moments.from_covariances(n, *raw) if keep_moments else None
-            return result, moments
-    moments = Moments(p, q).update(X, Y)
-    result = shape_from_moments(moments, **params)
-    if algorithm == "auto" and needs_accurate_route(result, alpha):
-        result = _shape_from_data(X, Y, **params)
-    return result, moments if keep_moments else None
+    return fit_by_route(
+        X,
+        Y,
+        algorithm=algorithm,
+        keep_moments=keep_moments,
+        from_data=lambda X, Y: _shape_from_data(X, Y, **params),
+        from_covariances=lambda *covs: shape_from_covariances(*covs, **params),
+        imprecise=lambda result, **offsets: needs_accurate_route(
+            result, alpha, **offsets
+        ),
+    )
