@@ -34,6 +34,9 @@ from sklearn.base import _fit_context
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skrep._core.correlation import unit_stats
+from skrep.exceptions import DeadUnitWarning, warn
+
 __all__ = [
     "INVARIANCES",
     "SkrepTags",
@@ -339,9 +342,6 @@ class TwoViewMixin:
         is a sentence on what the measure then does, formatted with
         ``name`` and ``rank``.
         """
-        from skrep._core.correlation import unit_stats
-        from skrep.exceptions import DeadUnitWarning, warn
-
         n = self.n_samples_seen_
         widths = (self.n_features_in_, self.n_features_y_)
         dead = None

@@ -308,11 +308,8 @@ class Moments:
             self._mean = mean_b.copy()
             if self.products == "all":
                 self._acc[: self.width, : self.width] = comoment_b
-                if squares_b is not None:
-                    self._squares = squares_b.copy()
-                return
-            self._comoment = comoment_b.copy()
-            if squares_b is not None:
+            else:
+                self._comoment = comoment_b.copy()
                 self._squares = squares_b.copy()
             return
         n = n_a + n_b
