@@ -8,7 +8,6 @@ many-to-many correspondences by spectral clustering of both layers' units.
 
 from __future__ import annotations
 
-import sys
 from numbers import Integral
 
 import numpy as np
@@ -363,7 +362,7 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
         self._accumulator = None if rescaled else moments
         self.n_samples_seen_ = X.shape[0]
         self._set_correlation(moments)
-        warn_if_too_many_bins(X.shape[0], self.n_bins, stacklevel=_user_stacklevel())
+        warn_if_too_many_bins(X.shape[0], self.n_bins)
         self.mutual_info_ = mutual_info_matrix(
             X,
             Y,
@@ -494,9 +493,7 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
         matched = np.flatnonzero(self.match_ >= 0)
         X_pairs, Y_pairs = X[:, self.match_[matched]], Y[:, matched]
         if self.metric == "mutual_info":
-            warn_if_too_many_bins(
-                X.shape[0], self.n_bins, stacklevel=_user_stacklevel()
-            )
+            warn_if_too_many_bins(X.shape[0], self.n_bins)
             values = paired_mutual_info(X_pairs, Y_pairs, self.n_bins)
             constant = (
                 unit_stats(_into_safe_range(X_pairs))[2]
@@ -532,23 +529,6 @@ def _into_safe_range(V):
     if np.all(in_range):
         return V
     return np.ldexp(V, -exponent)
-
-
-def _user_stacklevel():
-    """Return the ``stacklevel`` that points a caller's warning at user code.
-
-    For a ``warnings.warn`` in the caller: the first frame outside skrep,
-    scikit-learn and joblib, by the rule of :func:`skrep.exceptions.warn`
-    (for warnings raised by the core, which takes a stack level).
-    """
-    frame, level = sys._getframe(2), 2
-    while frame is not None:
-        module = frame.f_globals.get("__name__", "")
-        internal = module.startswith(("skrep.", "sklearn.", "joblib."))
-        if not internal and module not in ("skrep", "contextlib"):
-            break
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _warn_constant(n_x, n_y):

@@ -53,13 +53,12 @@ histograms of column pairs directly.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 from scipy.linalg import get_blas_funcs
 from scipy.special import xlogy
 
-from skrep.exceptions import BinningWarning
+from skrep.exceptions import BinningWarning, warn
 
 __all__ = [
     "MI_BLOCK_BYTES",
@@ -76,7 +75,7 @@ __all__ = [
 MI_BLOCK_BYTES = 64 * 2**20
 
 
-def warn_if_too_many_bins(n_samples, n_bins, *, stacklevel=2):
+def warn_if_too_many_bins(n_samples, n_bins):
     """Warn when the joint histograms have fewer samples than cells.
 
     With ``n_bins**2 > n_samples`` the expected count per cell of a joint
@@ -89,15 +88,13 @@ def warn_if_too_many_bins(n_samples, n_bins, *, stacklevel=2):
         Samples the histograms are built from.
     n_bins : int
         Bins per unit.
-    stacklevel : int, default=2
-        As for :func:`warnings.warn` called from the caller (2 points at the
-        caller's caller).
 
     Warns
     -----
     BinningWarning
         When ``n_bins**2 > n_samples``, with the expected count per joint
-        cell and a number of bins that avoids it.
+        cell and a number of bins that avoids it; attributed to the first
+        line outside skrep (:func:`skrep.exceptions.warn`).
 
     Examples
     --------
@@ -113,13 +110,12 @@ def warn_if_too_many_bins(n_samples, n_bins, *, stacklevel=2):
     if cells <= n_samples:
         return
     fewer = max(2, math.isqrt(n_samples))
-    warnings.warn(
+    warn(
         f"n_bins={n_bins} gives {cells} joint histogram cells for {n_samples} "
         f"samples, {n_samples / cells:.3g} expected per cell: the mutual "
         "information is mostly estimation bias. Use fewer bins, "
         f"n_bins <= {fewer} (n_bins**2 <= n_samples), or more samples.",
         BinningWarning,
-        stacklevel=stacklevel + 1,
     )
 
 
