@@ -26,6 +26,7 @@ from skrep._core.correlation import (
     column_correlations,
     correlation_from_moments,
     correlation_matrix,
+    into_safe_range,
     unit_stats,
 )
 from skrep._core.moments import Moments
@@ -38,13 +39,6 @@ from skrep.base import SkrepTags, StreamingMixin, both_views
 from skrep.exceptions import DeadUnitWarning, warn
 
 __all__ = ["UnitMatcher", "match_groups"]
-
-#: Columns whose largest magnitude lies outside ``[2**-_SAFE_EXPONENT,
-#: 2**_SAFE_EXPONENT]`` are rescaled by a power of two before their moments are
-#: taken in the mutual-information path, whose result must not depend on the
-#: scale (squares of activations near 1e150 overflow float64; near 1e-160
-#: they underflow).
-_SAFE_EXPONENT = 400
 
 
 class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
@@ -354,7 +348,7 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
         self._set_matching(self.correlation_)
 
     def _fit_mutual_info(self, X, Y):
-        X_moments, Y_moments = _into_safe_range(X), _into_safe_range(Y)
+        X_moments, Y_moments = into_safe_range(X), into_safe_range(Y)
         moments = Moments(X.shape[1], Y.shape[1], products="cross")
         moments.update(X_moments, Y_moments)
         rescaled = X_moments is not X or Y_moments is not Y
@@ -496,8 +490,8 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
             warn_if_too_many_bins(X.shape[0], self.n_bins)
             values = paired_mutual_info(X_pairs, Y_pairs, self.n_bins)
             constant = (
-                unit_stats(_into_safe_range(X_pairs))[2]
-                | unit_stats(_into_safe_range(Y_pairs))[2]
+                unit_stats(into_safe_range(X_pairs))[2]
+                | unit_stats(into_safe_range(Y_pairs))[2]
             )
             values[constant] = 0.0
         else:
@@ -511,24 +505,6 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
                 DeadUnitWarning,
             )
         return values.mean()
-
-
-def _into_safe_range(V):
-    """V, or a copy with each column scaled by a power of two into range.
-
-    Only columns whose largest magnitude is beyond ``2**±_SAFE_EXPONENT``
-    force the copy; every column of it is scaled to a largest magnitude in
-    [0.5, 1). Scaling by a power of two is exact, so correlations, the
-    constant-unit rule and the ranks are unchanged.
-    """
-    if V.size == 0:
-        return V
-    largest = np.maximum(V.max(axis=0), -V.min(axis=0))
-    exponent = np.frexp(largest)[1]
-    in_range = (np.abs(exponent) <= _SAFE_EXPONENT) | (largest == 0)
-    if np.all(in_range):
-        return V
-    return np.ldexp(V, -exponent)
 
 
 def _warn_constant(n_x, n_y):

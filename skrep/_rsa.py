@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import StrOptions, validate_params
 
-from skrep._core.correlation import unit_stats
+from skrep._core.correlation import into_safe_range, unit_stats
 from skrep._core.rdm import COMPARISONS, METRICS, condensed_rdm, rdm_similarity
 from skrep.base import SkrepTags, TwoViewMixin, both_views
 from skrep.exceptions import DeadUnitWarning, warn
@@ -24,9 +24,6 @@ __all__ = ["RSA", "rdm", "rsa"]
 
 #: Fewest samples an RDM comparison accepts: 3 samples give 3 dissimilarities.
 _MIN_SAMPLES = 3
-#: Units whose largest magnitude is beyond 2**±this are rescaled before their
-#: variance is taken.
-_SAFE_EXPONENT = 400
 
 
 class RSA(TwoViewMixin, BaseEstimator):
@@ -298,11 +295,7 @@ def _count_constant_units(V):
     of two (exact): their squares would overflow or underflow float64, and
     an underflowed variance would make a varying unit look constant.
     """
-    largest = np.max(np.abs(V), axis=0)
-    exponent = np.frexp(largest)[1]
-    if np.any(np.abs(exponent) > _SAFE_EXPONENT):
-        V = np.ldexp(V, -np.where(largest > 0, exponent, 0), dtype=np.float64)
-    return int(np.count_nonzero(unit_stats(V)[2]))
+    return int(np.count_nonzero(unit_stats(into_safe_range(V))[2]))
 
 
 @validate_params(

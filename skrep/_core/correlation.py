@@ -13,11 +13,54 @@ from skrep._core.backend import block_rows
 from skrep._core.moments import Moments, check_finite_products, constant_units
 
 __all__ = [
+    "SAFE_EXPONENT",
     "column_correlations",
     "correlation_from_moments",
     "correlation_matrix",
+    "into_safe_range",
     "unit_stats",
 ]
+
+#: Columns whose largest magnitude lies outside ``[2**-SAFE_EXPONENT,
+#: 2**SAFE_EXPONENT]`` have squares that overflow or underflow float64.
+SAFE_EXPONENT = 400
+
+
+def into_safe_range(V):
+    """V, or a copy with each column scaled by a power of two into range.
+
+    Only columns whose largest magnitude is beyond ``2**±SAFE_EXPONENT``
+    force the copy; every column of it is then scaled to a largest magnitude
+    in [0.5, 1). Scaling by a power of two is exact, so correlations, the
+    constant-unit rule and ranks are unchanged, and an underflowed variance
+    no longer makes a varying unit look constant. Measures that are
+    scale-free per unit (rank-based ones, counts of dead units) use it.
+
+    Parameters
+    ----------
+    V : ndarray of shape (n_samples, n_units)
+
+    Returns
+    -------
+    V : ndarray of shape (n_samples, n_units)
+        The input itself when every column is in range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep._core.correlation import into_safe_range, unit_stats
+    >>> V = np.array([[1e-200], [2e-200], [3e-200]])
+    >>> unit_stats(V)[2].tolist(), unit_stats(into_safe_range(V))[2].tolist()
+    ([True], [False])
+    """
+    if V.size == 0:
+        return V
+    largest = np.maximum(V.max(axis=0), -V.min(axis=0))
+    exponent = np.frexp(largest)[1]
+    in_range = (np.abs(exponent) <= SAFE_EXPONENT) | (largest == 0)
+    if np.all(in_range):
+        return V
+    return np.ldexp(V, -exponent)
 
 
 def unit_stats(X):
