@@ -368,6 +368,11 @@ class SVCCA(_BaseCCA):
     def _similarity(self, correlations, U, V, X, Y):
         return correlations.mean()
 
+    _scores_from_fit = True
+
+    def _in_sample_score(self):
+        return float(np.mean(self.canonical_correlations_))
+
 
 class PWCCA(_BaseCCA):
     r"""Projection-Weighted Canonical Correlation Analysis (Morcos et al. 2018).
@@ -538,6 +543,11 @@ class PWCCA(_BaseCCA):
                 "svd_components.",
                 TiedCorrelationsWarning,
             )
+
+    _scores_from_fit = True
+
+    def _in_sample_score(self):
+        return float(self.weights_ @ self.canonical_correlations_)
 
     def _similarity(self, correlations, U, V, X, Y):
         variates, data = (U, X) if self.weights_from == "x" else (V, Y)

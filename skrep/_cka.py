@@ -465,6 +465,11 @@ class CKA(StreamingMixin, BaseEstimator):
         """
         return super().score(X, y)
 
+    _scores_from_fit = True
+
+    def _in_sample_score(self):
+        return float(self.cka_)
+
     def _score(self, X, Y):
         self._check_n_samples(X.shape[0])
         route = self._route(X.shape[0], X.shape[1], Y.shape[1])

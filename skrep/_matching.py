@@ -483,6 +483,13 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
         """
         return super().score(X, y)
 
+    _scores_from_fit = True
+
+    def _in_sample_score(self):
+        if self.method == "matching":
+            return float(self.matching_mean_)
+        return float(self.semi_matching_mean_)
+
     def _score(self, X, Y):
         matched = np.flatnonzero(self.match_ >= 0)
         X_pairs, Y_pairs = X[:, self.match_[matched]], Y[:, matched]

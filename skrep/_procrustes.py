@@ -394,6 +394,11 @@ class Procrustes(
         """
         return float(np.arccos(np.clip(self.score(X, y), -1.0, 1.0)))
 
+    _scores_from_fit = True
+
+    def _in_sample_score(self):
+        return float(self.similarity_)
+
     def _score(self, X, Y):
         """Cosine of the angle between phi(X) Q and phi(Y) on this data."""
         Xc = np.subtract(X, self.x_mean_, dtype=np.float64)

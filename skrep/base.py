@@ -276,6 +276,23 @@ class TwoViewMixin:
     def _fit_accumulator(self, accumulator):
         raise NotImplementedError
 
+    #: Whether ``_in_sample_score`` reads the score on the fitted rows from
+    #: fitted attributes (then streaming needs no second look at the rows).
+    _scores_from_fit = False
+
+    def _in_sample_score(self):
+        """Return the score on the rows seen, from fitted attributes alone.
+
+        A measure whose score on its own training rows is a fitted attribute
+        (computed from the accumulated moments) sets ``_scores_from_fit``
+        and overrides this, together with ``_score``; streaming consumers
+        such as :func:`skrep.torch.compare_models` then read in-sample scores
+        without keeping the rows.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} needs the rows to score itself in-sample."
+        )
+
     def _mark_pending(self):
         """Forget derived attributes; they are recomputed on first use."""
         keep = _VALIDATION_ATTRIBUTES

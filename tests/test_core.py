@@ -13,8 +13,10 @@ from sklearn.model_selection import KFold
 
 from conftest import make_views
 from skrep import (
+    CKA,
     PWCCA,
     SVCCA,
+    Procrustes,
     SparseLayerPredictor,
     SparseLayerPredictorCV,
     UnitMatcher,
@@ -424,3 +426,30 @@ def test_dead_units_is_the_rule(seed):
     assert dead_units(X).tolist() == Moments(4).update(X).constant.tolist()
     with pytest.raises(ValueError, match="NaN"):
         dead_units(np.full((3, 2), np.nan))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SVCCA(),
+        lambda: PWCCA(),
+        lambda: UnitMatcher(),
+        lambda: UnitMatcher(method="semi-matching"),
+        lambda: CKA(),
+        lambda: Procrustes(alpha=0.5),
+    ],
+)
+def test_in_sample_score_from_the_fit_equals_score(seed, make):
+    # streaming consumers read in-sample scores from the fit instead of the rows
+    A, B = separated_views(seed, n_samples=400)
+    est = make().fit(A, B)
+    assert est._scores_from_fit
+    assert est._in_sample_score() == pytest.approx(est.score(A, B), rel=1e-9)
+
+
+def test_in_sample_score_needs_the_rows_by_default(known_views):
+    A, B = known_views
+    est = SparseLayerPredictor().fit(A, B)
+    assert not est._scores_from_fit
+    with pytest.raises(NotImplementedError, match="rows"):
+        est._in_sample_score()

@@ -26,37 +26,6 @@ _OWN_PARAMETERS = ("model", "layers", "reduction", "batch_size", "device", "prog
 
 
 # --------------------------------------------------------------------------
-# In-sample scores from the fitted moments
-# --------------------------------------------------------------------------
-
-
-def _in_sample_reader(estimator):
-    """Return ``f(fitted) -> score on its own training rows``, or None.
-
-    For these measures the score on the fitted data is a fitted attribute,
-    computed from the streamed moments (the estimators document the
-    equality), so in-sample scores need no second look at the rows. Exact
-    class match: a subclass may score differently.
-    """
-    from skrep import CKA, PWCCA, SVCCA, Procrustes, UnitMatcher
-
-    kind = type(estimator)
-    if kind is SVCCA:
-        return lambda est: float(np.mean(est.canonical_correlations_))
-    if kind is PWCCA:
-        return lambda est: float(est.weights_ @ est.canonical_correlations_)
-    if kind is UnitMatcher and estimator.metric == "correlation":
-        if estimator.method == "matching":
-            return lambda est: float(est.matching_mean_)
-        return lambda est: float(est.semi_matching_mean_)
-    if kind is CKA and estimator.kernel == "linear":
-        return lambda est: float(est.cka_)
-    if kind is Procrustes:
-        return lambda est: float(est.similarity_)
-    return None
-
-
-# --------------------------------------------------------------------------
 # Checks
 # --------------------------------------------------------------------------
 
@@ -499,9 +468,9 @@ def compare_models(
     compared_a = sorted({i for i, _ in cells})
     compared_b = sorted({j for _, j in cells})
     fitted = {cell: clone(estimator) for cell in cells}
-    read_in_sample = _in_sample_reader(estimator) if test is None else None
+    read_in_sample = test is None and getattr(estimator, "_scores_from_fit", False)
     keep = None
-    if test is None and read_in_sample is None:
+    if test is None and not read_in_sample:
         keep = (
             _Rows([names_a[i] for i in compared_a], batches.n_samples),
             _Rows([names_b[j] for j in compared_b], batches.n_samples),
@@ -531,9 +500,9 @@ def compare_models(
 
     # Score.
     scores = np.full((len(names_a), len(names_b)), np.nan)
-    if test is None and keep is None:
+    if read_in_sample:
         for (i, j), est in fitted.items():
-            scores[i, j] = read_in_sample(est)
+            scores[i, j] = est._in_sample_score()
         evaluation = "in-sample"
     else:
         if keep is None:
