@@ -11,6 +11,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils._param_validation import (
     Interval,
     InvalidParameterError,
@@ -22,7 +23,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skrep._core.cca import cca_from_moments, fit_cca, needs_accurate_route, tied_groups
 from skrep._core.correlation import column_correlations
 from skrep._core.moments import Moments
-from skrep.base import SkrepTags, StreamingMixin, both_views
+from skrep._core.xp import (
+    ConstantFlags,
+    column_correlations_xp,
+    fit_cca_xp,
+    to_numpy,
+)
+from skrep.base import SkrepTags, StreamingMixin, array_api_namespace, both_views
 from skrep.exceptions import (
     DeadUnitWarning,
     InSampleBiasWarning,
@@ -73,6 +80,11 @@ class _BaseCCA(
             maps += ["invertible_linear", "unit_scaling"]
         return SkrepTags(maximum=1.0, invariances=both_views(*maps))
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        return tags
+
     def _check_svd_components(self):
         if isinstance(self.svd_components, bool):
             raise InvalidParameterError(
@@ -114,11 +126,27 @@ class _BaseCCA(
         self._check_svd_components()
         self._start_fit()
         X, Y = self._validate_views(X, y)
+        xp = array_api_namespace(X, Y)
+        if xp is not None:
+            return self._fit_xp(xp, X, Y)
         result, moments = fit_cca(X, Y, algorithm=self.algorithm, **self._cca_params())
         self._accumulator = moments
         self.n_samples_seen_ = X.shape[0]
         self._set_result(result, X.shape[1], Y.shape[1])
         self._warn_degenerate(X, Y)
+        return self
+
+    def _fit_xp(self, xp, X, Y):
+        """`fit` on array-API inputs: every product on their device."""
+        result, moments = fit_cca_xp(
+            xp, X, Y, algorithm=self.algorithm, **self._cca_params()
+        )
+        self._accumulator = None  # partial_fit does not continue on a device
+        self.n_samples_seen_ = X.shape[0]
+        self._set_result(result, X.shape[1], Y.shape[1])
+        self.n_dropped_units_ = xp.asarray(self.n_dropped_units_, device=X.device)
+        flags = moments if moments is not None else ConstantFlags(xp, X, Y)
+        self._warn_degenerate(None, None, moments=flags)
         return self
 
     def _new_accumulator(self, n_units_x, n_units_y):
@@ -206,7 +234,8 @@ class _BaseCCA(
         """
         self._finalize()
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(self, X, reset=False, dtype=_dtype_for(X))
+        check_same_namespace(X, self, attribute="x_rotations_", method="transform")
         U = (X - self.x_mean_) @ self.x_rotations_
         if y is None:
             return U
@@ -215,9 +244,14 @@ class _BaseCCA(
 
     def _score(self, X, Y):
         """Correlations of the fitted pairs of variates on this data."""
+        check_same_namespace(X, self, attribute="x_rotations_", method="score")
         U = (X - self.x_mean_) @ self.x_rotations_
         V = (Y - self.y_mean_) @ self.y_rotations_
-        correlations, constant = column_correlations(U, V)
+        xp = array_api_namespace(U, V)
+        if xp is None:
+            correlations, constant = column_correlations(U, V)
+        else:
+            correlations, constant = column_correlations_xp(xp, U, V)
         n_constant = int(np.count_nonzero(constant))
         if n_constant:
             warn(
@@ -225,9 +259,14 @@ class _BaseCCA(
                 "data; their correlation counts as 0.",
                 DeadUnitWarning,
             )
+        if xp is not None:
+            return self._similarity_xp(xp, correlations, U, V, X, Y)
         return self._similarity(correlations, U, V, X, Y)
 
     def _similarity(self, correlations, U, V, X, Y):
+        raise NotImplementedError
+
+    def _similarity_xp(self, xp, correlations, U, V, X, Y):
         raise NotImplementedError
 
 
@@ -367,6 +406,9 @@ class SVCCA(_BaseCCA):
 
     def _similarity(self, correlations, U, V, X, Y):
         return correlations.mean()
+
+    def _similarity_xp(self, xp, correlations, U, V, X, Y):
+        return xp.mean(correlations)
 
     _scores_from_fit = True
 
@@ -529,10 +571,14 @@ class PWCCA(_BaseCCA):
 
     def _set_weights(self, result):
         loadings = result.x_loadings if self.weights_from == "x" else result.y_loadings
+        xp = array_api_namespace(loadings)
+        if xp is not None:
+            self.weights_ = _normalise_xp(xp, xp.sum(xp.abs(loadings), axis=1))
+            return
         self.weights_ = _normalise(np.abs(loadings).sum(axis=1))
 
     def _warn_ties(self):
-        n_tied, n_groups = tied_groups(self.canonical_correlations_)
+        n_tied, n_groups = tied_groups(to_numpy(self.canonical_correlations_))
         if n_tied and n_groups > 1:
             warn(
                 f"{n_tied} canonical correlations are tied (equal within 1e-9; "
@@ -549,6 +595,16 @@ class PWCCA(_BaseCCA):
     def _in_sample_score(self):
         return float(self.weights_ @ self.canonical_correlations_)
 
+    def _similarity_xp(self, xp, correlations, U, V, X, Y):
+        variates, data = (U, X) if self.weights_from == "x" else (V, Y)
+        H = variates - xp.mean(variates, axis=0)
+        norms = xp.linalg.vector_norm(H, axis=0)
+        H = H / xp.where(norms > 0, norms, 1.0)
+        data = xp.astype(data, H.dtype)
+        centred = data - xp.mean(data, axis=0)
+        weights = _normalise_xp(xp, xp.sum(xp.abs(xp.matmul(H.T, centred)), axis=1))
+        return xp.sum(weights * correlations)
+
     def _similarity(self, correlations, U, V, X, Y):
         variates, data = (U, X) if self.weights_from == "x" else (V, Y)
         H = variates - variates.mean(axis=0)
@@ -564,6 +620,20 @@ def _normalise(weights):
     if total > 0:
         return weights / total
     return np.full(weights.shape, 1.0 / weights.size)
+
+
+def _normalise_xp(xp, weights):
+    total = xp.sum(weights)
+    if float(total) > 0:
+        return weights / total
+    return xp.full(weights.shape, 1.0 / weights.shape[0], device=weights.device)
+
+
+def _dtype_for(X):
+    xp = array_api_namespace(X)
+    if xp is None:
+        return [np.float64, np.float32]
+    return [xp.float64, xp.float32]
 
 
 def svcca(X, Y, **params):

@@ -15,6 +15,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.cluster import SpectralClustering
 from sklearn.utils import check_array
+from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import (
     _check_feature_names_in,
@@ -35,7 +36,8 @@ from skrep._core.mutual_info import (
     paired_mutual_info,
     warn_if_too_many_bins,
 )
-from skrep.base import SkrepTags, StreamingMixin, both_views
+from skrep._core.xp import XpMoments, column_correlations_xp, to_numpy
+from skrep.base import SkrepTags, StreamingMixin, array_api_namespace, both_views
 from skrep.exceptions import DeadUnitWarning, warn
 
 __all__ = ["UnitMatcher", "match_groups"]
@@ -244,6 +246,7 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.array_api_support = self.metric == "correlation"
         return tags
 
     def __skrep_tags__(self):
@@ -285,6 +288,9 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
         """
         self._start_fit()
         X, Y = self._validate_views(X, y)
+        xp = array_api_namespace(X, Y)
+        if xp is not None:
+            return self._fit_xp(xp, X, Y)
         if self.metric == "correlation":
             return self._fit_by_accumulating(X, Y)
         return self._fit_mutual_info(X, Y)
@@ -347,6 +353,45 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
         self.__dict__.pop("mutual_info_", None)
         self._set_matching(self.correlation_)
 
+    def _fit_xp(self, xp, X, Y):
+        """`fit` on array-API inputs: the products on their device.
+
+        The correlation matrix is formed on the device; the assignment
+        (:func:`scipy.optimize.linear_sum_assignment`) runs on a host copy of
+        it, and every fitted array is put back in the inputs' namespace.
+        """
+        if self.metric != "correlation":
+            raise TypeError(
+                "UnitMatcher(metric='mutual_info') takes NumPy arrays only; "
+                "with array-API inputs use metric='correlation'."
+            )
+        moments = XpMoments(
+            X.shape[1], Y.shape[1], xp=xp, device=X.device, products="cross"
+        ).update(X, Y)
+        self._accumulator = None  # partial_fit does not continue on a device
+        self.n_samples_seen_ = X.shape[0]
+        p = X.shape[1]
+        cxy = moments.covariances()[4]
+        constant = moments.constant
+        norms = to_numpy(xp.sqrt(moments.squares)).copy()
+        norms[constant] = 1.0
+        norms = xp.asarray(norms, dtype=cxy.dtype, device=X.device)
+        correlation = cxy / (norms[:p, None] * norms[None, p:])
+        correlation = to_numpy(xp.clip(correlation, -1.0, 1.0)).copy()
+        correlation[constant[:p], :] = 0.0
+        correlation[:, constant[p:]] = 0.0
+        self.correlation_ = correlation
+        self.x_constant_, self.y_constant_ = constant[:p], constant[p:]
+        _warn_constant(int(constant[:p].sum()), int(constant[p:].sum()))
+        self._set_matching(correlation)
+        for name in (
+            "correlation_", "similarity_", "semi_match_", "one_to_one_match_",
+            "match_", "match_correlation_", "match_similarity_", "x_constant_",
+            "y_constant_",
+        ):  # fmt: skip
+            self.__dict__[name] = xp.asarray(self.__dict__[name], device=X.device)
+        return self
+
     def _fit_mutual_info(self, X, Y):
         X_moments, Y_moments = into_safe_range(X), into_safe_range(Y)
         moments = Moments(X.shape[1], Y.shape[1], products="cross")
@@ -400,7 +445,7 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
     # -- using the fit ------------------------------------------------------
 
     def _check_all_matched(self):
-        unmatched = np.flatnonzero(self.match_ < 0)
+        unmatched = np.flatnonzero(to_numpy(self.match_) < 0)
         if unmatched.size:
             raise ValueError(
                 f"{unmatched.size} of the {self.match_.size} units of Y have no "
@@ -431,8 +476,13 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
         """
         self._finalize()
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        xp = array_api_namespace(X)
+        floats = [np.float64, np.float32] if xp is None else [xp.float64, xp.float32]
+        X = validate_data(self, X, reset=False, dtype=floats)
+        check_same_namespace(X, self, attribute="match_", method="transform")
         self._check_all_matched()
+        if xp is not None:
+            return xp.take(X, self.match_, axis=1)
         return X[:, self.match_]
 
     def get_feature_names_out(self, input_features=None):
@@ -454,7 +504,7 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         self._check_all_matched()
         names = _check_feature_names_in(self, input_features)
-        return np.asarray(names, dtype=object)[self.match_]
+        return np.asarray(names, dtype=object)[to_numpy(self.match_)]
 
     def score(self, X, y):
         """Mean similarity of the matched pairs, measured on the data given.
@@ -491,6 +541,10 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
         return float(self.semi_matching_mean_)
 
     def _score(self, X, Y):
+        check_same_namespace(X, self, attribute="match_", method="score")
+        xp = array_api_namespace(X, Y)
+        if xp is not None:
+            return self._score_xp(xp, X, Y)
         matched = np.flatnonzero(self.match_ >= 0)
         X_pairs, Y_pairs = X[:, self.match_[matched]], Y[:, matched]
         if self.metric == "mutual_info":
@@ -503,15 +557,27 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
             values[constant] = 0.0
         else:
             values, constant = column_correlations(X_pairs, Y_pairs)
-        n_constant = int(np.count_nonzero(constant))
-        if n_constant:
-            warn(
-                f"{n_constant} matched pair(s) have a constant (dead) unit on "
-                "this data (standard deviation at most 1e-12 of its "
-                "root-mean-square value); their similarity counts as 0.",
-                DeadUnitWarning,
-            )
+        _warn_dead_pairs(int(np.count_nonzero(constant)))
         return values.mean()
+
+    def _score_xp(self, xp, X, Y):
+        match = to_numpy(self.match_)
+        matched = np.flatnonzero(match >= 0)
+        X_pairs = xp.take(X, xp.asarray(match[matched], device=X.device), axis=1)
+        Y_pairs = xp.take(Y, xp.asarray(matched, device=Y.device), axis=1)
+        values, constant = column_correlations_xp(xp, X_pairs, Y_pairs)
+        _warn_dead_pairs(int(np.count_nonzero(constant)))
+        return xp.mean(values)
+
+
+def _warn_dead_pairs(n_constant):
+    if n_constant:
+        warn(
+            f"{n_constant} matched pair(s) have a constant (dead) unit on "
+            "this data (standard deviation at most 1e-12 of its "
+            "root-mean-square value); their similarity counts as 0.",
+            DeadUnitWarning,
+        )
 
 
 def _warn_constant(n_x, n_y):

@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_array
+from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -28,7 +29,20 @@ from skrep._core.lasso import (
     unit_losses,
 )
 from skrep._core.moments import Moments
-from skrep.base import SkrepTags, StreamingMixin, TwoViewMixin, both_views
+from skrep._core.xp import (
+    XpMoments,
+    least_squares_xp,
+    problem_from_xp_moments,
+    to_numpy,
+    unit_losses_xp,
+)
+from skrep.base import (
+    SkrepTags,
+    StreamingMixin,
+    TwoViewMixin,
+    array_api_namespace,
+    both_views,
+)
 from skrep.exceptions import DeadUnitWarning, warn
 
 __all__ = ["SparseLayerPredictor", "SparseLayerPredictorCV"]
@@ -54,6 +68,17 @@ def _solve(problem, decay, W, *, tol, max_iter, n_jobs):
         problem.gram, problem.xy, problem.yy, decay * q, W,
         tol=tol, max_iter=max_iter, n_jobs=n_jobs,
     )  # fmt: skip
+
+
+class _Flags:
+    """Host stand-in for a problem's constant flags (warnings, diagnostics)."""
+
+    def __init__(self, x_constant, y_constant):
+        self.x_constant, self.y_constant = x_constant, y_constant
+
+
+def _floats(xp):
+    return [np.float64, np.float32] if xp is None else [xp.float64, xp.float32]
 
 
 def _main_inputs(W, code_mass):
@@ -173,8 +198,16 @@ class _BaseSparsePredictor(TwoViewMixin, RegressorMixin, BaseEstimator):
         """
         self._finalize()
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        xp = array_api_namespace(X)
+        X = validate_data(self, X, reset=False, dtype=_floats(xp))
+        if xp is not None:
+            return self._predict_xp(xp, X, "predict")
         return X @ self.coef_.T + self.intercept_
+
+    def _predict_xp(self, xp, X, method):
+        check_same_namespace(X, self, attribute="coef_", method=method)
+        coef = self.coef_ if self.coef_.ndim == 1 else self.coef_.T
+        return xp.matmul(xp.astype(X, self.coef_.dtype), coef) + self.intercept_
 
     def prediction_loss(self, X, y, *, multioutput="uniform_average"):
         r"""Compute the sparse prediction loss of Li et al. (2016) on this data.
@@ -212,8 +245,16 @@ class _BaseSparsePredictor(TwoViewMixin, RegressorMixin, BaseEstimator):
             )
         self._finalize()
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        xp = array_api_namespace(X)
+        X = validate_data(self, X, reset=False, dtype=_floats(xp))
         Y = self._validate_second_view(y, X.shape[0], dtype=np.float64)
+        if xp is not None:
+            prediction = self._predict_xp(xp, X, "prediction_loss")
+            residual = (xp.reshape(prediction, Y.shape) - Y) / self.y_scale_
+            losses = 0.5 * xp.mean(residual**2, axis=0)
+            if multioutput == "raw_values":
+                return losses
+            return float(xp.mean(losses))
         prediction = X @ self.coef_.T + self.intercept_
         residual = (prediction.reshape(Y.shape) - Y) / self.y_scale_
         losses = 0.5 * np.mean(residual**2, axis=0)
@@ -251,7 +292,7 @@ class _BaseSparsePredictor(TwoViewMixin, RegressorMixin, BaseEstimator):
         X, Y = self._validate_heldout(X, y)
         if self._y_is_1d:
             Y = Y[:, 0]
-        return RegressorMixin.score(self, X, Y, sample_weight=sample_weight)
+        return float(RegressorMixin.score(self, X, Y, sample_weight=sample_weight))
 
 
 class SparseLayerPredictor(StreamingMixin, _BaseSparsePredictor):
@@ -450,7 +491,78 @@ class SparseLayerPredictor(StreamingMixin, _BaseSparsePredictor):
         """
         self._start_fit()
         X, Y = self._validate_views(X, y)
+        xp = array_api_namespace(X, Y)
+        if xp is not None:
+            return self._fit_xp(xp, X, Y)
         return self._fit_by_accumulating(X, Y)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        return tags
+
+    def _fit_xp(self, xp, X, Y):
+        """`fit` on array-API inputs: moments and least squares on their device.
+
+        With ``decay > 0`` the coordinate descent runs on a host copy of the
+        small standardised moments (units x units), as on NumPy inputs.
+        """
+        device = X.device
+        moments = XpMoments(
+            X.shape[1], Y.shape[1], xp=xp, device=device, track_range=True
+        ).update(X, Y)
+        self._accumulator = None  # partial_fit does not continue on a device
+        self.n_samples_seen_ = X.shape[0]
+        problem = problem_from_xp_moments(moments)
+        x_dead, y_dead = to_numpy(problem.x_constant), to_numpy(problem.y_constant)
+        self._warn_constant(_Flags(x_dead, y_dead))
+        decay = float(self.decay)
+        q = Y.shape[1]
+        if decay == 0:
+            W = least_squares_xp(xp, problem.gram, problem.xy, LSTSQ_RCOND)
+            n_iter, converged = np.ones(q, dtype=np.intp), np.ones(q, dtype=bool)
+        else:
+            W, n_iter, converged = lasso_gram(
+                to_numpy(problem.gram), to_numpy(problem.xy), to_numpy(problem.yy),
+                decay * q, np.zeros((X.shape[1], q)),
+                tol=self.tol, max_iter=self.max_iter, n_jobs=self.n_jobs,
+            )  # fmt: skip
+            W = xp.asarray(W, dtype=problem.gram.dtype, device=device)
+        self._set_fitted_xp(xp, problem, W, decay, n_iter, converged)
+        return self
+
+    def _set_fitted_xp(self, xp, problem, W, decay, n_iter, converged):
+        """`_set_fitted` for namespace arrays (diagnostics on the host)."""
+        W_host = to_numpy(W)
+        host = _Flags(to_numpy(problem.x_constant), to_numpy(problem.y_constant))
+        host.gram, host.xy, host.yy = (
+            to_numpy(problem.gram),
+            to_numpy(problem.xy),
+            to_numpy(problem.yy),
+        )
+        host.x_factor = np.where(host.x_constant, 0.0, 1.0 / to_numpy(problem.x_scale))
+        for name in ("x_mean", "x_scale", "y_mean", "y_scale"):
+            setattr(host, name, to_numpy(getattr(problem, name)))
+        self._set_fitted(host, W_host, decay, n_iter, converged)
+        device = W.device
+        self.x_mean_, self.x_scale_ = problem.x_mean, problem.x_scale
+        self.y_mean_, self.y_scale_ = problem.y_mean, problem.y_scale
+        self.x_constant_, self.y_constant_ = problem.x_constant, problem.y_constant
+        self.standardized_coef_ = W.T
+        coef = (W * problem.x_factor[:, None] * problem.y_scale).T
+        intercept = problem.y_mean - xp.matmul(coef, problem.x_mean)
+        self.training_loss_ = float(
+            xp.mean(unit_losses_xp(xp, problem.gram, problem.xy, problem.yy, W))
+        )
+        for name in ("n_inputs_", "n_main_inputs_"):
+            self.__dict__[name] = xp.asarray(self.__dict__[name], device=device)
+        if self._y_is_1d:
+            self.coef_ = coef[0, :]
+            self.intercept_ = float(intercept[0])
+        else:
+            self.coef_ = coef
+            self.intercept_ = intercept
+            self.n_iter_ = xp.asarray(self.n_iter_, device=device)
 
     def _new_accumulator(self, n_units_x, n_units_y):
         return Moments(n_units_x, n_units_y, track_range=True)

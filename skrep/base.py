@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse
+from sklearn import get_config
 from sklearn.base import _fit_context
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -139,6 +140,41 @@ def both_views(*maps):
     return frozenset(f"{m}_{v}" for m in maps for v in ("x", "y"))
 
 
+def array_api_namespace(*arrays):
+    """Return the array-API namespace of (validated) inputs, or None for NumPy.
+
+    Not None only under ``sklearn.config_context(array_api_dispatch=True)``
+    with non-NumPy arrays (torch tensors, CuPy, array-api-strict): the
+    estimators that declare ``array_api_support`` then compute in that
+    namespace, on the inputs' device. Everything else takes the NumPy path.
+    """
+    if not get_config().get("array_api_dispatch", False):
+        return None
+    from sklearn.utils._array_api import _is_numpy_namespace, get_namespace
+
+    xp, is_array_api = get_namespace(*arrays)
+    if not is_array_api or _is_numpy_namespace(xp):
+        return None
+    return xp
+
+
+def _dtype_for(dtype, *arrays):
+    """``dtype`` for ``check_array``: NumPy dtypes, or the namespace's ones."""
+    dtypes = list(dtype) if isinstance(dtype, tuple) else dtype
+    xp = array_api_namespace(*arrays)
+    if xp is None or dtypes is None:
+        return dtypes
+    if isinstance(dtypes, list):
+        return [getattr(xp, np.dtype(d).name) for d in dtypes]
+    return getattr(xp, np.dtype(dtypes).name)
+
+
+def _column(y):
+    """Reshape a 1-D view into one column (in its own namespace)."""
+    xp = array_api_namespace(y)
+    return y.reshape(-1, 1) if xp is None else xp.reshape(y, (-1, 1))
+
+
 def _refuse_sparse(y):
     if scipy.sparse.issparse(y):
         raise TypeError(
@@ -207,7 +243,6 @@ class TwoViewMixin:
         ``n_features_y_`` when ``reset``; checks them otherwise.
         """
         _refuse_sparse(y)
-        dtype = self._view_dtype
         X, y = validate_data(
             self,
             X,
@@ -216,9 +251,9 @@ class TwoViewMixin:
             multi_output=True,
             y_numeric=True,
             ensure_min_samples=ensure_min_samples,
-            dtype=list(dtype) if isinstance(dtype, tuple) else dtype,
+            dtype=_dtype_for(self._view_dtype, X, y),
         )
-        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        Y = _column(y) if y.ndim == 1 else y
         if reset:
             self.n_features_y_ = Y.shape[1]
             self._y_is_1d = y.ndim == 1
@@ -233,14 +268,9 @@ class TwoViewMixin:
         """Validate ``y`` after ``fit`` (transform, score, ...): 2-D."""
         _refuse_sparse(y)
         dtype = self._view_dtype if dtype is None else dtype
-        Y = check_array(
-            y,
-            ensure_2d=False,
-            dtype=list(dtype) if isinstance(dtype, tuple) else dtype,
-            input_name="y",
-        )
+        Y = check_array(y, ensure_2d=False, dtype=_dtype_for(dtype, y), input_name="y")
         if Y.ndim == 1:
-            Y = Y.reshape(-1, 1)
+            Y = _column(Y)
         if Y.ndim != 2:
             raise ValueError(f"y must be 1-D or 2-D, got {Y.ndim} dimensions.")
         if Y.shape[0] != n_samples:
@@ -258,12 +288,11 @@ class TwoViewMixin:
     def _validate_heldout(self, X, y, *, ensure_min_samples=2):
         """Validate both views after ``fit`` (score and friends)."""
         check_is_fitted(self)
-        dtype = self._view_dtype
         X = validate_data(
             self,
             X,
             reset=False,
-            dtype=list(dtype) if isinstance(dtype, tuple) else dtype,
+            dtype=_dtype_for(self._view_dtype, X),
             ensure_min_samples=ensure_min_samples,
         )
         return X, self._validate_second_view(y, X.shape[0])
@@ -471,6 +500,15 @@ class StreamingMixin(TwoViewMixin):
         """
         first = "n_samples_seen_" not in self.__dict__
         X, Y = self._validate_views(X, y, reset=first, ensure_min_samples=1)
+        if array_api_namespace(X, Y) is not None or (
+            not first and self._accumulator is None
+        ):
+            raise TypeError(
+                f"{type(self).__name__}.partial_fit takes NumPy arrays only: "
+                "with array-API inputs (array_api_dispatch=True) call fit on all "
+                "the rows. An estimator fitted on array-API inputs cannot "
+                "continue with partial_fit: fit it again."
+            )
         if first:
             self._accumulator = self._new_accumulator(X.shape[1], Y.shape[1])
             self.n_samples_seen_ = 0
