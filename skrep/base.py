@@ -26,6 +26,7 @@ it is invariant to), and :func:`get_skrep_tags` reads it; the checks in
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,7 @@ from sklearn.base import _fit_context
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skrep import _dask
 from skrep._core.correlation import unit_stats
 from skrep.exceptions import DeadUnitWarning, warn
 
@@ -242,6 +244,8 @@ class TwoViewMixin:
         Records ``n_features_in_`` (and ``feature_names_in_``) and
         ``n_features_y_`` when ``reset``; checks them otherwise.
         """
+        if _dask.is_dask_collection(X, y):
+            raise _dask.refusal(self)
         _refuse_sparse(y)
         X, y = validate_data(
             self,
@@ -288,6 +292,8 @@ class TwoViewMixin:
     def _validate_heldout(self, X, y, *, ensure_min_samples=2):
         """Validate both views after ``fit`` (score and friends)."""
         check_is_fitted(self)
+        if _dask.is_dask_collection(X, y):
+            raise _dask.refusal(self, "score")
         X = validate_data(
             self,
             X,
@@ -433,6 +439,8 @@ class TwoViewMixin:
         score : float
             The similarity; see the class documentation for its range.
         """
+        if _dask.is_dask_collection(X, y):
+            return _dask.score(self, X, y)
         self._finalize()
         X, Y = self._validate_heldout(X, y)
         return float(self._score(X, Y))
@@ -441,11 +449,27 @@ class TwoViewMixin:
         raise NotImplementedError
 
 
+def _reduces_dask_arrays(fit):
+    """Route a streaming measure's ``fit`` on dask arrays to a reduction."""
+
+    @functools.wraps(fit)
+    def fit_or_reduce(self, X, y):
+        if _dask.is_dask_collection(X, y):
+            return _dask.fit(self, X, y)
+        return fit(self, X, y)
+
+    return fit_or_reduce
+
+
 class StreamingMixin(TwoViewMixin):
     """:class:`TwoViewMixin` plus ``partial_fit``: exact streaming over batches.
 
     The subclass defines ``_new_accumulator`` and ``_fit_accumulator`` (see
     :class:`TwoViewMixin`); ``fit`` may call ``_fit_by_accumulating``.
+
+    Dask arrays chunked along rows go to :mod:`skrep._dask` instead: the
+    subclass's ``fit``, and ``partial_fit`` and ``score``, reduce the blocks'
+    accumulators on the workers and finish from the merged one.
 
     Examples
     --------
@@ -475,6 +499,11 @@ class StreamingMixin(TwoViewMixin):
     True
     """
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "fit" in cls.__dict__:
+            cls.fit = _reduces_dask_arrays(cls.__dict__["fit"])
+
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y):
         """Add a batch of rows; the fit equals `fit` on all rows seen.
@@ -498,6 +527,8 @@ class StreamingMixin(TwoViewMixin):
         self : object
             The estimator, holding the rows seen so far.
         """
+        if _dask.is_dask_collection(X, y):
+            return _dask.partial_fit(self, X, y)
         first = "n_samples_seen_" not in self.__dict__
         X, Y = self._validate_views(X, y, reset=first, ensure_min_samples=1)
         if array_api_namespace(X, Y) is not None or (
