@@ -195,8 +195,7 @@ class _BaseCCA(
             Y,
             (self.x_rank_, self.y_rank_),
             moments=moments,
-            outcome="{name} keeps {rank} direction(s) and "
-            f"{self.n_components_} canonical pair(s) are formed.",
+            outcome=self._null_outcome,
         )
         excess = self.x_n_directions_ + self.y_n_directions_ - (n - 1)
         if excess > 0:
@@ -210,6 +209,18 @@ class _BaseCCA(
                 InSampleBiasWarning,
             )
         self._warn_ties()
+
+    def _null_outcome(self, name, rank):
+        """Say what the fit kept of a view with null directions (for the warning)."""
+        kept = self.x_n_directions_ if name == "X" else self.y_n_directions_
+        if kept < rank:
+            text = (
+                f"{name} has {rank} non-null direction(s), of which "
+                f"svd_components={self.svd_components!r} keeps {kept}"
+            )
+        else:
+            text = f"{name} keeps its {rank} non-null direction(s)"
+        return f"{text}, and {self.n_components_} canonical pair(s) are formed."
 
     def _warn_ties(self):
         """Warn where the measure depends on the basis of tied pairs (a hook)."""
@@ -313,7 +324,13 @@ class SVCCA(_BaseCCA):
     y_rotations_ : ndarray of shape (n_units_y, n_components)
         Maps centred Y to its canonical variates.
     n_components_ : int
-        Number of canonical pairs.
+        Number of canonical pairs formed, ``min(x_n_directions_,
+        y_n_directions_)`` capped by ``n_components``: the number of
+        correlations the similarity averages. With a float
+        ``svd_components`` it depends on the fitted rows, so
+        cross-validation folds can keep different numbers (see Examples);
+        :func:`~skrep.compare_layers` and :mod:`skrep.inference` then warn
+        (:class:`~skrep.exceptions.UnstableTruncationWarning`).
     x_n_directions_ : int
         SVD directions of X kept.
     y_n_directions_ : int
@@ -395,6 +412,18 @@ class SVCCA(_BaseCCA):
     array([1.   , 1.   , 1.   , 0.999, 0.999])
     >>> round(est.score(layer_a[200:], layer_b[200:]), 3)
     0.999
+
+    A float ``svd_components`` keeps, on each fit, the fewest directions
+    that reach that share of the variance, so cross-validation folds may
+    keep different numbers; ``return_estimator=True`` shows each fold's:
+
+    >>> from sklearn.model_selection import cross_validate
+    >>> folds = cross_validate(SVCCA(svd_components=0.95), layer_a, layer_b,
+    ...                        cv=5, return_estimator=True)
+    >>> [fold.n_components_ for fold in folds["estimator"]]
+    [4, 4, 4, 4, 5]
+
+    An int (here ``svd_components=5``) keeps the same number in every fold.
     """
 
     def __init__(

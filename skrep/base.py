@@ -38,7 +38,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skrep import _dask
 from skrep._core.correlation import unit_stats
-from skrep.exceptions import DeadUnitWarning, warn
+from skrep.exceptions import (
+    TRANSPOSED_MAX_SAMPLES,
+    TRANSPOSED_RATIO,
+    DeadUnitWarning,
+    TransposedInputWarning,
+    _note_fit,
+    warn,
+)
 
 __all__ = [
     "INVARIANCES",
@@ -185,6 +192,35 @@ def _refuse_sparse(y):
         )
 
 
+def _warn_if_transposed(X, Y):
+    """Warn when a view looks like (units, samples) rather than (samples, units).
+
+    The rule: at most ``TRANSPOSED_MAX_SAMPLES`` rows and at least
+    ``TRANSPOSED_RATIO`` times as many columns (see
+    :class:`~skrep.exceptions.TransposedInputWarning`).
+    """
+    n_samples = X.shape[0]
+    if n_samples > TRANSPOSED_MAX_SAMPLES:
+        return
+    wide = [
+        f"{name} is {n_samples} x {view.shape[1]}"
+        for name, view in (("X", X), ("y", Y))
+        if view.shape[1] >= TRANSPOSED_RATIO * n_samples
+    ]
+    if wide:
+        warn(
+            f"{' and '.join(wide)} (rows x columns): skrep reads rows as samples "
+            "and columns as units, so this is "
+            f"{n_samples} samples of {max(X.shape[1], Y.shape[1])} units; did you "
+            "swap rows and columns? Pass activations as (n_samples, n_units), "
+            "e.g. acts.T. If the rows really are samples, the similarity rests "
+            "on very few samples (warned at most "
+            f"{TRANSPOSED_MAX_SAMPLES} rows with at least {TRANSPOSED_RATIO} "
+            "times as many units).",
+            TransposedInputWarning,
+        )
+
+
 class TwoViewMixin:
     """Tags, view validation, the score template and lazy finalisation.
 
@@ -259,8 +295,11 @@ class TwoViewMixin:
         )
         Y = _column(y) if y.ndim == 1 else y
         if reset:
+            _note_fit()
             self.n_features_y_ = Y.shape[1]
             self._y_is_1d = y.ndim == 1
+            if ensure_min_samples > 1:  # a fit, not a partial_fit batch
+                _warn_if_transposed(X, Y)
         elif Y.shape[1] != self.n_features_y_:
             raise ValueError(
                 f"y has {Y.shape[1]} units, but {type(self).__name__} was "
@@ -392,7 +431,8 @@ class TwoViewMixin:
         how many from duplicate or collinear units. ``moments`` (when the
         rows are gone) or ``X`` and ``Y`` give the constant units; ``outcome``
         is a sentence on what the measure then does, formatted with
-        ``name`` and ``rank``.
+        ``name`` and ``rank``, or a function ``outcome(name, rank)`` that
+        returns it.
         """
         n = self.n_samples_seen_
         widths = (self.n_features_in_, self.n_features_y_)
@@ -414,7 +454,11 @@ class TwoViewMixin:
                 f"unit(s) and {max(n_null - n_dead, 0)} duplicate or collinear "
                 "unit direction(s). They carry no information and were dropped "
                 f"(relative tolerance rank_tol={self.rank_tol}); "
-                + outcome.format(name=name, rank=ranks[i]),
+                + (
+                    outcome(name, ranks[i])
+                    if callable(outcome)
+                    else outcome.format(name=name, rank=ranks[i])
+                ),
                 DeadUnitWarning,
             )
 

@@ -57,7 +57,14 @@ from skrep._core.permutation import (
     rows_of,
 )
 from skrep._matching import UnitMatcher
-from skrep.exceptions import SkrepWarning, warn
+from skrep.exceptions import (
+    SkrepWarning,
+    UnstableTruncationWarning,
+    _Collected,
+    _gather,
+    _summarized,
+    warn,
+)
 
 __all__ = [
     "BootstrapResult",
@@ -337,12 +344,13 @@ class _RefitScores:
     def score_one(self, y):
         estimator, X = self.estimator, self.X
         if self.splits is not None:
-            folds = []
+            folds, self.fold_counts = [], []
             for train, test in self.splits:
                 fitted = clone(estimator).fit(
                     _take_rows(X, train), _take_rows(y, train)
                 )
                 folds.append(fitted.score(_take_rows(X, test), _take_rows(y, test)))
+                self.fold_counts.append(getattr(fitted, "n_components_", None))
             return float(np.mean(folds))
         fitted = clone(estimator).fit(X, y)
         if self.test is None:
@@ -391,6 +399,21 @@ def _fast_null(estimator, X, y, test):
     )
 
 
+def _warn_unstable_folds(fold_counts, estimator):
+    """Warn when the folds of the observed statistic kept different counts."""
+    if not fold_counts or None in fold_counts or len(set(fold_counts)) < 2:
+        return
+    warn(
+        "The cross-validation folds kept different numbers of canonical pairs "
+        f"(n_components_ per fold: {[int(c) for c in fold_counts]}): each keeps "
+        "the directions that reach svd_components="
+        f"{getattr(estimator, 'svd_components', None)!r} of the variance on its "
+        "own rows, and a fold with fewer pairs averages fewer correlations. Fix "
+        "the number of directions with an int svd_components.",
+        UnstableTruncationWarning,
+    )
+
+
 def _permutation_chunk(scorer, permutations, seed, chunk, size, n_samples, blocks):
     if permutations is None:
         permutations = draw_permutations(seed, chunk, n_samples, blocks, size)
@@ -412,6 +435,7 @@ def _permutation_chunk(scorer, permutations, seed, chunk, size, n_samples, block
     },
     prefer_skip_nested_validation=True,
 )
+@_summarized
 def permutation_test(
     estimator,
     X,
@@ -620,6 +644,7 @@ def permutation_test(
 
     identity = np.arange(n_samples)[None]
     statistic = float(scorer.scores(identity)[0])
+    _warn_unstable_folds(getattr(scorer, "fold_counts", None), estimator)
     _check_finite_scores(np.array([statistic]), "the data as given")
     n_distinct = count_permutations(blocks, n_permutations)
     exact = n_distinct <= n_permutations
@@ -629,9 +654,13 @@ def permutation_test(
     else:
         seed = _seed(random_state)
         tasks = [(None, seed, c, size) for c, size in _chunks(n_permutations)]
-    parts = Parallel(n_jobs=n_jobs)(
-        delayed(_permutation_chunk)(scorer, perms, seed, c, size, n_samples, blocks)
-        for perms, seed, c, size in tasks
+    parts = _gather(
+        Parallel(n_jobs=n_jobs)(
+            delayed(_Collected(_permutation_chunk))(
+                scorer, perms, seed, c, size, n_samples, blocks
+            )
+            for perms, seed, c, size in tasks
+        )
     )
     null = np.concatenate(parts)
     _check_finite_scores(null, "permuted data")
@@ -734,6 +763,7 @@ def _bca_interval(distribution, statistic, jackknife, confidence_level):
     },
     prefer_skip_nested_validation=True,
 )
+@_summarized
 def bootstrap_interval(
     estimator,
     X,
@@ -890,9 +920,11 @@ def bootstrap_interval(
     else:
         scorer, used = _RefitResampledScores(estimator, X, y, members), "refit"
     seed = _seed(random_state)
-    parts = Parallel(n_jobs=n_jobs)(
-        delayed(_resample_chunk)(scorer, None, seed, c, size, n_units)
-        for c, size in _chunks(n_resamples)
+    parts = _gather(
+        Parallel(n_jobs=n_jobs)(
+            delayed(_Collected(_resample_chunk))(scorer, None, seed, c, size, n_units)
+            for c, size in _chunks(n_resamples)
+        )
     )
     distribution = np.concatenate(parts)
     _check_finite_scores(distribution, "bootstrap resamples")
@@ -920,9 +952,13 @@ def bootstrap_interval(
                 SkrepWarning,
             )
     else:
-        parts = Parallel(n_jobs=n_jobs)(
-            delayed(_jackknife_chunk)(scorer, s, min(s + CHUNK, n_units), n_units)
-            for s in range(0, n_units, CHUNK)
+        parts = _gather(
+            Parallel(n_jobs=n_jobs)(
+                delayed(_Collected(_jackknife_chunk))(
+                    scorer, s, min(s + CHUNK, n_units), n_units
+                )
+                for s in range(0, n_units, CHUNK)
+            )
         )
         jackknife = np.concatenate(parts)
         _check_finite_scores(jackknife, "jackknife samples")
