@@ -9,9 +9,21 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SMOKE_ARGS = {
     "bench_cca.py": ["--quick", "--repeat", "1"],
+    "bench_compare_layers.py": ["--quick", "--repeat", "1"],
     "bench_compare_models.py": ["--quick"],
     "bench_cka.py": ["--quick", "--repeat", "1"],
+    "bench_dask.py": ["--quick", "--repeat", "1"],
     "bench_dft.py": ["--quick"],
+    "bench_gpu.py": [
+        "--device",
+        "cpu",
+        "--n",
+        "2000",
+        "--units",
+        "16",
+        "--repeats",
+        "1",
+    ],
     "bench_sparse.py": ["--quick"],
     "bench_inference.py": ["--quick"],
     "bench_matching.py": ["--quick"],
@@ -28,8 +40,10 @@ def test_every_benchmark_has_a_smoke_run():
 
 @pytest.mark.parametrize("script", sorted(SMOKE_ARGS))
 def test_benchmark_smoke_run(script):
-    if script in ("bench_extractor.py", "bench_compare_models.py"):
+    if script in ("bench_extractor.py", "bench_compare_models.py", "bench_gpu.py"):
         pytest.importorskip("torch")
+    if script == "bench_dask.py":
+        pytest.importorskip("distributed")
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), *SMOKE_ARGS[script]],
         capture_output=True,
