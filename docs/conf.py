@@ -4,6 +4,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
+sys.path.insert(0, os.path.abspath("_ext"))  # mathml: maths without a CDN
 
 import skrep  # noqa: E402
 
@@ -15,7 +16,7 @@ version = release = skrep.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.mathjax",
+    "mathml",
     "sphinx.ext.intersphinx",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
@@ -32,6 +33,11 @@ autodoc_default_options = {
         for method in ("fit", "score", "predict", "transform", "partial_fit")
     ),
 }
+# The maths is rendered to MathML at build time (docs/_ext/mathml.py), which
+# browsers display natively: the pages load no script from the network.
+html_math_renderer = "mathml"
+html_static_path = ["_static"]
+
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]

@@ -132,7 +132,7 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
     -----
     With :math:`C_{ij}` the similarity of X unit :math:`i` and Y unit
     :math:`j`, semi-matching gives Y unit :math:`j` the partner
-    :math:`\arg\max_i C_{ij}` and matching solves
+    :math:`\operatorname{argmax}_i C_{ij}` and matching solves
 
     .. math::
 

@@ -272,7 +272,7 @@ def _gather(outputs):
     return results
 
 
-class summarize_warnings:  # noqa: N801 - used as a function, like catch_warnings
+def summarize_warnings(category=SkrepWarning):
     """Say each repeated skrep warning once, with a count.
 
     A context manager: inside it, the warnings of ``category`` (by default
@@ -296,13 +296,14 @@ class summarize_warnings:  # noqa: N801 - used as a function, like catch_warning
     category : type, default=SkrepWarning
         The warning class to collect (its subclasses included).
 
-    Attributes
-    ----------
-    counts : dict
-        After the block: ``{(category, message): count}`` of what was
-        collected, in order of first appearance.
-    n_fits : int
-        skrep fits started inside the block (in this process).
+    Returns
+    -------
+    summary : context manager
+        Entered with ``with summarize_warnings() as summary:``; after the
+        block, ``summary.counts`` is ``{(category, message): count}`` of
+        what was collected (in order of first appearance) and
+        ``summary.n_fits`` the skrep fits started inside the block (in this
+        process).
 
     Examples
     --------
@@ -323,8 +324,13 @@ class summarize_warnings:  # noqa: N801 - used as a function, like catch_warning
     >>> str(caught[0].message).endswith("[raised 5 times during 5 fits]")
     True
     """
+    return _Summary(category)
 
-    def __init__(self, category=SkrepWarning):
+
+class _Summary:
+    """The context manager of :func:`summarize_warnings`."""
+
+    def __init__(self, category):
         self.category = category
 
     def __enter__(self):
