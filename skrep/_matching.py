@@ -122,6 +122,8 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
         Number of units of Y.
     feature_names_in_ : ndarray of shape (n_units_x,)
         Unit names of X, when X has string column names.
+    feature_names_y_ : ndarray of shape (n_units_y,)
+        Unit names of Y, when y has string column names (a DataFrame).
 
     See Also
     --------
@@ -486,25 +488,50 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
         return X[:, self.match_]
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the output units: X's unit names in Y's order.
+        """Names of the output units: which X unit stands for which Y unit.
+
+        Column ``j`` of `transform`'s output is X unit ``match_[j]``, the
+        partner of Y unit ``j``; it is named ``f"{x_name}_for_{y_name}"``,
+        e.g. ``x7_for_y0``.
 
         Parameters
         ----------
         input_features : array-like of str or None, default=None
             Names of X's units. None: ``feature_names_in_`` when X had
-            string column names in `fit`, else ``x0, x1, ...``.
+            string column names in `fit`, else ``x0, x1, ...``. Y's units
+            are named by ``feature_names_y_`` when y had string column
+            names in `fit`, else ``y0, y1, ...``.
 
         Returns
         -------
         feature_names_out : ndarray of str of shape (n_units_y,)
-            ``input_features[match_]`` (a name repeats when semi-matching
-            pairs one X unit with several Y units).
+            One name per Y unit, in Y's order (an X name repeats when
+            semi-matching pairs one X unit with several Y units).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skrep import UnitMatcher
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.randn(50, 3)
+        >>> matcher = UnitMatcher().fit(X, X[:, [2, 0]])
+        >>> matcher.get_feature_names_out()
+        array(['x2_for_y0', 'x0_for_y1'], dtype=object)
         """
         self._finalize()
         check_is_fitted(self)
         self._check_all_matched()
-        names = _check_feature_names_in(self, input_features)
-        return np.asarray(names, dtype=object)[to_numpy(self.match_)]
+        x_names = _check_feature_names_in(self, input_features)
+        y_names = getattr(self, "feature_names_y_", None)
+        if y_names is None:
+            y_names = [f"y{j}" for j in range(self.n_features_y_)]
+        return np.asarray(
+            [
+                f"{x_names[i]}_for_{y_name}"
+                for i, y_name in zip(to_numpy(self.match_), y_names)
+            ],
+            dtype=object,
+        )
 
     def score(self, X, y):
         """Mean similarity of the matched pairs, measured on the data given.

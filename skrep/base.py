@@ -34,7 +34,7 @@ import scipy.sparse
 from sklearn import get_config
 from sklearn.base import _fit_context
 from sklearn.utils import check_array
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _get_feature_names, check_is_fitted, validate_data
 
 from skrep import _dask
 from skrep._core.correlation import unit_stats
@@ -60,7 +60,13 @@ FLOATS = (np.float64, np.float32)
 #: Fitted attributes that validation sets and reads; everything else that
 #: ends with "_" is derived from the accumulator, lazily after partial_fit.
 _VALIDATION_ATTRIBUTES = frozenset(
-    {"n_features_in_", "feature_names_in_", "n_features_y_", "n_samples_seen_"}
+    {
+        "n_features_in_",
+        "feature_names_in_",
+        "n_features_y_",
+        "feature_names_y_",
+        "n_samples_seen_",
+    }
 )
 
 #: The maps a measure may declare itself invariant to, applied to one view
@@ -278,11 +284,14 @@ class TwoViewMixin:
         """Validate both views in ``fit``/``partial_fit``; return 2-D arrays.
 
         Records ``n_features_in_`` (and ``feature_names_in_``) and
-        ``n_features_y_`` when ``reset``; checks them otherwise.
+        ``n_features_y_`` (and ``feature_names_y_``, when ``y`` is a
+        DataFrame with string column names) when ``reset``; checks the
+        numbers otherwise.
         """
         if _dask.is_dask_collection(X, y):
             raise _dask.refusal(self)
         _refuse_sparse(y)
+        y_names = _get_feature_names(y) if reset else None
         X, y = validate_data(
             self,
             X,
@@ -297,6 +306,9 @@ class TwoViewMixin:
         if reset:
             _note_fit()
             self.n_features_y_ = Y.shape[1]
+            self.__dict__.pop("feature_names_y_", None)
+            if y_names is not None:
+                self.feature_names_y_ = y_names
             self._y_is_1d = y.ndim == 1
             if ensure_min_samples > 1:  # a fit, not a partial_fit batch
                 _warn_if_transposed(X, Y)

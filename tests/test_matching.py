@@ -460,9 +460,11 @@ def test_clone_and_pickle(seed):
 def test_feature_names_out():
     X, Y, perm = permuted_copy(1, n_units=4)
     matcher = UnitMatcher().fit(X, Y)
-    assert_array_equal(matcher.get_feature_names_out(), [f"x{i}" for i in perm])
+    expected = [f"x{i}_for_y{j}" for j, i in enumerate(perm)]
+    assert_array_equal(matcher.get_feature_names_out(), expected)
     names = np.array(["a", "b", "c", "d"])
-    assert_array_equal(matcher.get_feature_names_out(names), names[perm])
+    expected = [f"{names[i]}_for_y{j}" for j, i in enumerate(perm)]
+    assert_array_equal(matcher.get_feature_names_out(names), expected)
 
 
 def test_float32_input_is_preserved():

@@ -368,3 +368,39 @@ def test_unit_matcher_dead_units_aggregate_in_compare_layers():
     assert dead[3].endswith(
         "[raised once during 9 fits, in 1 of 9 layer pairs: l1 x l1]"
     )
+
+
+# ---------------------------------------------------------------------------
+# Output names say which unit of which view.
+# ---------------------------------------------------------------------------
+
+
+def test_unit_matcher_pandas_output_names_both_views():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = rng.randn(80, 12)
+    Y = X[:, [10, 11, 7]] + 0.05 * rng.randn(80, 3)
+    matcher = UnitMatcher().set_output(transform="pandas").fit(X, Y)
+    out = matcher.transform(X)
+    assert list(out.columns) == ["x10_for_y0", "x11_for_y1", "x7_for_y2"]
+    np.testing.assert_array_equal(out.to_numpy(), X[:, [10, 11, 7]])
+    # Named columns: the names of both views.
+    Xd = pd.DataFrame(X, columns=[f"conv.{i}" for i in range(12)])
+    Yd = pd.DataFrame(Y, columns=["fc.a", "fc.b", "fc.c"])
+    matcher = UnitMatcher().set_output(transform="pandas").fit(Xd, Yd)
+    assert list(matcher.transform(Xd).columns) == [
+        "conv.10_for_fc.a", "conv.11_for_fc.b", "conv.7_for_fc.c"
+    ]  # fmt: skip
+    np.testing.assert_array_equal(matcher.feature_names_y_, Yd.columns)
+    # A refit on unnamed y forgets the names.
+    matcher.fit(X, Y)
+    assert not hasattr(matcher, "feature_names_y_")
+    assert matcher.get_feature_names_out()[0] == "x10_for_y0"
+
+
+def test_unit_matcher_semi_matching_names_repeat_x():
+    rng = np.random.RandomState(1)
+    X = rng.randn(60, 3)
+    Y = np.column_stack([X[:, 1], X[:, 1] + 0.1 * rng.randn(60), X[:, 0]])
+    names = UnitMatcher(method="semi-matching").fit(X, Y).get_feature_names_out()
+    assert names.tolist() == ["x1_for_y0", "x1_for_y1", "x0_for_y2"]
