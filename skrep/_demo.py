@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 import warnings
 from collections import Counter
@@ -27,20 +28,54 @@ from skrep import (
     dead_units,
 )
 
+_IMPORTED = time.perf_counter()
+
 #: The sparse-prediction decays of Li et al. (2016), Table 1.
 DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
 
+#: Bootstrap resamples of the demo's 95% intervals (SVCCA, a~b). Each
+#: resample re-forms the moments of every position row (77 000 rows in relu1
+#: and relu2), so the count is kept small to hold the demo near half a minute.
+N_RESAMPLES = 49
+#: The same for ``--quick``.
+N_RESAMPLES_QUICK = 19
+
+
+def _seconds_since_process_start():
+    """Seconds since this process started (Linux), else None."""
+    try:
+        with open("/proc/self/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as handle:
+            uptime = float(handle.read().split()[0])
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+    return max(0.0, uptime - started)
+
+
 class _Progress:
-    """Numbered progress lines with the time spent so far."""
+    """Numbered progress lines with the time since the process started.
+
+    The clock starts at process start where the system tells it (Linux),
+    else when :mod:`skrep._demo` was imported, so that imports, training and
+    figure writing are all counted.
+    """
 
     def __init__(self, total, stream=print):
-        self.total, self.step, self.start, self.stream = total, 0, time.time(), stream
+        self.total, self.step, self.stream = total, 0, stream
+        since = _seconds_since_process_start()
+        self.start = time.perf_counter() - (
+            since if since is not None else time.perf_counter() - _IMPORTED
+        )
+
+    def elapsed(self):
+        return time.perf_counter() - self.start
 
     def __call__(self, message):
         self.step += 1
-        elapsed = time.time() - self.start
-        self.stream(f"[{self.step}/{self.total} {elapsed:5.1f}s] {message}")
+        self.stream(f"[{self.step}/{self.total} {self.elapsed():5.1f}s] {message}")
 
 
 def extract_layers(model, layers, images, *, reduction, device=None, batch_size=256):
@@ -77,23 +112,48 @@ def extract_layers(model, layers, images, *, reduction, device=None, batch_size=
     }
 
 
-def _matching_rows(layer, acts_a, acts_b, label):
-    rows = []
-    for method in ("semi-matching", "matching"):
-        matcher = UnitMatcher(method=method).fit(acts_a[0], acts_b[0])
-        rows.append(
-            {
-                "layer": layer,
-                "pair": label,
-                "method": method,
-                "fit_mean": matcher.semi_matching_mean_
-                if method == "semi-matching"
-                else matcher.matching_mean_,
-                "held_out_mean": matcher.score(acts_a[1], acts_b[1]),
-                "overlap": matcher.overlap_,
-            }
+def _as_list(baseline):
+    if baseline is None:
+        return []
+    if isinstance(baseline, (list, tuple)):
+        return list(baseline)
+    return [baseline]
+
+
+def _baseline_labels(baselines, labels):
+    if labels is None:
+        if len(baselines) == 1:
+            return ["baseline"]
+        return [f"baseline{i + 1}" for i in range(len(baselines))]
+    labels = [str(label) for label in labels]
+    if len(labels) != len(baselines) or len(set(labels)) != len(labels):
+        raise ValueError(
+            f"baseline_labels must give one distinct label per baseline network "
+            f"({len(baselines)}); got {labels}."
         )
-    return rows, matcher
+    return labels
+
+
+def _groups(rows, n_images):
+    """Label each row with its image (rows are image-major)."""
+    return np.repeat(np.arange(n_images), rows.shape[0] // n_images)
+
+
+def _interval(estimator, x, y, groups, n_resamples, random_state):
+    from skrep.inference import bootstrap_interval
+
+    result = bootstrap_interval(
+        estimator, x, y, groups=groups, n_resamples=n_resamples,
+        random_state=random_state,
+    )  # fmt: skip
+    return [float(result.ci_low), float(result.ci_high)]
+
+
+def _live_loss(predictor, x, y):
+    """Held-out loss averaged over the target units that were live in fit."""
+    losses = predictor.prediction_loss(x, y, multioutput="raw_values")
+    live = ~predictor.y_constant_
+    return float(losses[live].mean()) if live.any() else float("nan")
 
 
 def analyse_networks(
@@ -104,9 +164,14 @@ def analyse_networks(
     layers,
     *,
     baseline=None,
+    baseline_labels=None,
     output_dir="skrep-output",
     device=None,
     decays=DECAYS,
+    n_resamples=0,
+    random_state=0,
+    data=("fitting inputs", "held-out inputs"),
+    description=(),
     log=print,
     progress=None,
 ):
@@ -122,15 +187,30 @@ def analyse_networks(
     layers : list of str or list of (str, str)
         Layers to compare, input to output: a name present in both nets, or
         a pair (name in net_a, name in net_b).
-    baseline : torch.nn.Module, default=None
-        A reference network (e.g. untrained) compared with ``net_a`` the
-        same way, as the chance level.
+    baseline : torch.nn.Module or list of torch.nn.Module, default=None
+        Reference networks (e.g. untrained, with net_a's architecture), each
+        compared with ``net_a`` as ``net_b`` is: the chance level, reported
+        as the mean and the range over them.
+    baseline_labels : list of str, default=None
+        A name for each baseline network (pairs read ``a~<label>``); None
+        gives "baseline" (one) or "baseline1", "baseline2", ...
     output_dir : str or Path, default="skrep-output"
         Where CSV, JSON and PNG files go (created).
     device : str, default=None
         Device for the forward passes.
     decays : sequence of float, default=DECAYS
         L1 decays of the sparse-prediction table.
+    n_resamples : int, default=0
+        Bootstrap resamples for the 95% interval of each layer's a~b SVCCA
+        fit (in-sample) score (:func:`skrep.inference.bootstrap_interval`,
+        whole images drawn: all positions of an image together); 0 skips
+        them.
+    random_state : int, default=0
+        Seed of the bootstrap.
+    data : (str, str), default=("fitting inputs", "held-out inputs")
+        What the two sets of inputs are, for figure titles.
+    description : sequence of str, default=()
+        Lines that open the printed summary (e.g. the seeds).
     log : callable, default=print
         Receives the printed report, line by line.
     progress : callable, default=None
@@ -146,9 +226,10 @@ def analyse_networks(
     output.mkdir(parents=True, exist_ok=True)
     pairs = [(p, p) if isinstance(p, str) else tuple(p) for p in layers]
     names = [a if a == b else f"{a}~{b}" for a, b in pairs]
-    nets = {"a": net_a, "b": net_b}
-    if baseline is not None:
-        nets["baseline"] = baseline
+    baselines = _as_list(baseline)
+    labels = _baseline_labels(baselines, baseline_labels)
+    nets = {"a": net_a, "b": net_b, **dict(zip(labels, baselines))}
+    others = {"b": "a~b", **{label: f"a~{label}" for label in labels}}
 
     progress("extracting activations (every spatial position a row) ...")
     acts = {}  # acts[(net, layer, reduction)] = (train, test)
@@ -168,57 +249,65 @@ def analyse_networks(
                 for rows, images in ((train[layer], images_train),
                                      (test[layer], images_test))
             )  # fmt: skip
+    groups = {
+        name: _groups(acts["a", name, "positions"][0], len(images_train))
+        for name in names
+    }
 
     with warnings.catch_warnings(record=True) as captured:
         warnings.simplefilter("always")
         progress("unit matching (Li et al. 2016) ...")
         matching, matchers = [], {}
         for name in names:
-            for other, label in (("b", "a~b"), ("baseline", "a~baseline")):
-                if other not in nets:
-                    continue
-                rows, matcher = _matching_rows(
-                    name,
+            for other, pair in others.items():
+                (xa, xa_test), (xo, xo_test) = (
                     acts["a", name, "positions"],
                     acts[other, name, "positions"],
-                    label,
                 )
-                matching += rows
-                if other == "b":
-                    matchers[name] = matcher  # the one-to-one matching
+                for method in ("semi-matching", "matching"):
+                    matcher = UnitMatcher(method=method).fit(xa, xo)
+                    matching.append(
+                        {
+                            "layer": name,
+                            "pair": pair,
+                            "method": method,
+                            "fit_mean": matcher.score(xa, xo),
+                            "held_out_mean": matcher.score(xa_test, xo_test),
+                            "overlap": matcher.overlap_,
+                        }
+                    )
+                    if other == "b" and method == "matching":
+                        matchers[name] = matcher
 
         progress("sparse prediction of net b from net a over the decay grid ...")
-        sparse = {}
+        sparse, live = {}, {}
         for name in names:
             (xa, xa_test), (xb, xb_test) = (
                 acts["a", name, "positions"],
                 acts["b", name, "positions"],
             )
-            sparse[name] = [
-                SparseLayerPredictor(decay=decay)
-                .fit(xa, xb)
-                .prediction_loss(xa_test, xb_test)
-                for decay in decays
-            ]
+            predictors = [SparseLayerPredictor(decay=d).fit(xa, xb) for d in decays]
+            sparse[name] = [_live_loss(p, xa_test, xb_test) for p in predictors]
+            live[name] = [int(np.sum(~predictors[0].y_constant_)), xb.shape[1]]
 
-        progress("SVCCA and PWCCA between corresponding layers, held-out ...")
-        cca_rows, spectra = [], {}
+        progress("SVCCA and PWCCA between corresponding layers ...")
+        cca_rows, spectra, kept = [], {}, {}
         for name in names:
-            for other, label in (("b", "a~b"), ("baseline", "a~baseline")):
-                if other not in nets:
-                    continue
+            for other, pair in others.items():
                 (xa, xa_test), (xo, xo_test) = (
                     acts["a", name, "positions"],
                     acts[other, name, "positions"],
                 )
-                row = {"layer": name, "pair": label}
+                row = {"layer": name, "pair": pair}
                 for est in (SVCCA(), PWCCA()):
                     est.fit(xa, xo)
                     key = type(est).__name__.lower()
+                    row[f"{key}_kept_a"] = int(est.x_n_directions_)
+                    row[f"{key}_kept_other"] = int(est.y_n_directions_)
                     row[f"{key}_in_sample"] = est.score(xa, xo)
                     row[f"{key}_held_out"] = est.score(xa_test, xo_test)
-                    if label == "a~b" and key == "svcca":
-                        spectra[name] = est.canonical_correlations_
+                    if key == "svcca":
+                        spectra[name, pair] = est.canonical_correlations_
                 cca_rows.append(row)
 
         progress("layer x layer SVCCA grid (mean over positions), held-out ...")
@@ -229,6 +318,29 @@ def analyse_networks(
         grid = compare_layers(
             train_a, train_b, SVCCA(), test=(test_a, test_b), n_jobs=None
         )
+        for name in names:
+            # SVD truncation is per view: a layer keeps as many directions in
+            # every cell of its row (or column) as in the diagonal cell
+            est = SVCCA().fit(train_a[name], train_b[name])
+            kept[name] = (int(est.x_n_directions_), int(est.y_n_directions_))
+
+        if n_resamples:
+            progress(
+                f"95% bootstrap intervals of the a~b SVCCA fit ({n_resamples} "
+                "resamples of whole images) ..."
+            )
+            for row in cca_rows:
+                if row["pair"] == "a~b":
+                    low, high = _interval(
+                        SVCCA(),
+                        acts["a", row["layer"], "positions"][0],
+                        acts["b", row["layer"], "positions"][0],
+                        groups[row["layer"]],
+                        n_resamples,
+                        random_state,
+                    )
+                    row["svcca_in_sample_ci_low"] = low
+                    row["svcca_in_sample_ci_high"] = high
     notes = _summarise_warnings(captured)
     dead = [
         {
@@ -239,7 +351,8 @@ def analyse_networks(
                 )
                 for key in nets
             },
-            "units": acts["a", name, "positions"][0].shape[1],
+            "units_a": acts["a", name, "positions"][0].shape[1],
+            "units_b": acts["b", name, "positions"][0].shape[1],
         }
         for name in names
     ]
@@ -247,19 +360,74 @@ def analyse_networks(
     progress("writing tables and figures ...")
     results = {
         "layers": names,
+        "baselines": labels,
+        "bootstrap": {
+            "of": "in-sample SVCCA of net a with net b, per layer",
+            "n_resamples": int(n_resamples),
+            "confidence_level": 0.95,
+            "method": "percentile",
+            "groups": "images (all positions of an image together)",
+            "random_state": random_state,
+        }
+        if n_resamples
+        else None,
         "matching": matching,
         "sparse_prediction": {
             "decays": list(decays),
             "held_out_loss": {n: [float(v) for v in sparse[n]] for n in names},
+            "loss_over": "live (non-constant on the fitting inputs) units of net b",
+            "live_units": live,
         },
         "cca": cca_rows,
-        "svcca_layer_grid": grid.to_dict(),
+        "svcca_layer_grid": {
+            **grid.to_dict(),
+            "kept_a": [kept[n][0] for n in names],
+            "kept_b": [kept[n][1] for n in names],
+            "reduction": "mean over positions",
+        },
         "dead_units": dead,
         "warnings": notes,
     }
-    _write_outputs(output, results, matchers, spectra, grid)
+    results["chance"] = _chance(results)
+    results["summary"] = _summary_checks(results) if baselines else None
+    results["description"] = list(description)
+    _write_outputs(output, results, matchers, spectra, grid, data)
     _report(results, output, log)
     return results
+
+
+def _spread(values):
+    return {
+        "mean": float(np.mean(values)),
+        "range": [float(np.min(values)), float(np.max(values))],
+    }
+
+
+def _chance(results):
+    """Mean and range over the baseline networks of every a~baseline score."""
+    pairs = [f"a~{label}" for label in results["baselines"]]
+    if not pairs:
+        return None
+    matching, cca = {}, {}
+    for name in results["layers"]:
+        for method in ("semi-matching", "matching"):
+            rows = [
+                r for r in results["matching"]
+                if r["layer"] == name and r["method"] == method and r["pair"] in pairs
+            ]  # fmt: skip
+            matching[f"{name}/{method}"] = {
+                value: _spread([r[value] for r in rows])
+                for value in ("fit_mean", "held_out_mean")
+            }
+        rows = [r for r in results["cca"] if r["layer"] == name and r["pair"] in pairs]
+        cca[name] = {
+            value: _spread([r[value] for r in rows])
+            for value in (
+                "svcca_in_sample", "svcca_held_out", "pwcca_in_sample",
+                "pwcca_held_out", "svcca_kept_other", "pwcca_kept_other",
+            )
+        }  # fmt: skip
+    return {"pairs": pairs, "matching": matching, "cca": cca}
 
 
 def _summarise_warnings(captured):
@@ -271,6 +439,11 @@ def _summarise_warnings(captured):
             kinds["dead (constant) units were dropped or scored 0 (counts above)"] += 1
         elif "converge" in message:
             kinds["coordinate descent stopped at max_iter for some units"] += 1
+        elif "off-centre" in message:
+            kinds[
+                "bootstrap distribution off-centre (in-sample CCA bias; see "
+                "skrep.inference.bootstrap_interval)"
+            ] += 1
         elif "More units than samples" in message:
             kinds["more units than samples: in-sample CCA trivially 1"] += 1
         else:
@@ -279,13 +452,14 @@ def _summarise_warnings(captured):
 
 
 def _write_csv(path, rows):
+    fields = list(dict.fromkeys(key for row in rows for key in row))
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
 
 
-def _write_outputs(output, results, matchers, spectra, grid):
+def _write_outputs(output, results, matchers, spectra, grid, data):
     (output / "results.json").write_text(json.dumps(results, indent=2))
     _write_csv(output / "matching.csv", results["matching"])
     _write_csv(output / "cca.csv", results["cca"])
@@ -295,23 +469,35 @@ def _write_outputs(output, results, matchers, spectra, grid):
         [
             {
                 "layer": name,
+                "live_units_b": sparse["live_units"][name][0],
+                "units_b": sparse["live_units"][name][1],
                 **{f"decay={d:g}": v for d, v in zip(sparse["decays"], losses)},
             }
             for name, losses in sparse["held_out_loss"].items()
         ],
     )
+    grid_results = results["svcca_layer_grid"]
     _write_csv(
         output / "svcca_layer_grid.csv",
         [
-            {"layer_a": a, **dict(zip(grid.layers_b, row))}
-            for a, row in zip(grid.layers_a, grid.scores)
-        ],
+            {"layer_a": a, "kept_a": k, **dict(zip(grid.layers_b, row))}
+            for a, k, row in zip(grid.layers_a, grid_results["kept_a"], grid.scores)
+        ]
+        + [{"layer_a": "kept_b", **dict(zip(grid.layers_b, grid_results["kept_b"]))}],
     )
     try:
         import matplotlib
     except ImportError:  # pragma: no cover - the plot extra is optional
         return
     matplotlib.use("Agg")
+    _figures(output, results, matchers, spectra, grid, data)
+
+
+def _chance_label(pairs):
+    return pairs[0] if len(pairs) == 1 else f"net a~untrained ({len(pairs)} nets)"
+
+
+def _figures(output, results, matchers, spectra, grid, data):
     import matplotlib.pyplot as plt
 
     from skrep.plotting import (
@@ -321,91 +507,344 @@ def _write_outputs(output, results, matchers, spectra, grid):
         plot_loss_vs_decay,
     )
 
+    fit_data, held_out_data = data
+    # unit correlations, natural and matched order, one shared colour bar
     fig, axes = plt.subplots(
-        len(matchers), 2, figsize=(8, 3.6 * len(matchers)), layout="constrained",
+        len(matchers), 2, figsize=(8.5, 3.9 * len(matchers)), layout="constrained",
         squeeze=False,
     )  # fmt: skip
     for row, (name, matcher) in zip(axes, matchers.items()):
-        plot_correlation_matrix(matcher.correlation_, ax=row[0])
-        plot_correlation_matrix(matcher.correlation_, matcher.match_, ax=row[1])
-        row[0].set_title(f"{name}: natural order")
-        row[1].set_title(f"{name}: matched order")
+        for ax, match, order in ((row[0], None, "natural"),
+                                 (row[1], matcher.match_, "matched")):  # fmt: skip
+            plot_correlation_matrix(
+                matcher.correlation_, match, ax=ax, x_dead=matcher.x_constant_,
+                y_dead=matcher.y_constant_, names=("net a", "net b"),
+                title=f"{name}: {order} order", colorbar=False,
+            )  # fmt: skip
+    fig.colorbar(
+        axes[0, 0].images[0], ax=axes, shrink=0.4, location="right",
+        label="Pearson correlation of unit a with unit b",
+    )  # fmt: skip
+    fig.suptitle(
+        "Unit correlations between nets a and b, in-sample "
+        f"({fit_data}, every position a sample)\n"
+        "matched order: one-to-one matching (Li et al. 2016), best pairs first; "
+        "ticks are unit ids",
+        fontsize=10,
+    )
     fig.savefig(output / "correlation_matrices.png", dpi=90)
     plt.close(fig)
-    for filename, draw in (
-        ("svcca_layer_grid.png", lambda: plot_layer_similarity(grid)),
-        (
-            "sparse_loss_vs_decay.png",
-            lambda: plot_loss_vs_decay(sparse["decays"], sparse["held_out_loss"]),
-        ),
-        ("canonical_correlations.png", lambda: plot_canonical_correlations(spectra)),
-    ):
-        ax = draw()
-        ax.figure.savefig(output / filename, dpi=90)
-        plt.close(ax.figure)
+
+    # layer x layer SVCCA with the kept directions
+    grid_results = results["svcca_layer_grid"]
+    ax = plot_layer_similarity(
+        grid,
+        kept=(grid_results["kept_a"], grid_results["kept_b"]),
+        title=f"SVCCA (99% variance) of per-image means, held-out: fitted on\n"
+        f"{fit_data}, scored on {held_out_data}; each cell the mean over its\n"
+        "canonical pairs (the fewer SVD directions kept of the two layers)",
+    )
+    ax.title.set_fontsize(9)
+    ax.set_ylabel("net a layer (SVD directions kept)")
+    ax.set_xlabel("net b layer (SVD directions kept)")
+    ax.figure.set_size_inches(6.4, 5.6)
+    ax.figure.savefig(output / "svcca_layer_grid.png", dpi=90)
+    plt.close(ax.figure)
+
+    # sparse prediction loss against decay (0.5 is the chance level)
+    sparse = results["sparse_prediction"]
+    ax = plot_loss_vs_decay(
+        sparse["decays"],
+        {
+            f"{name} ({sparse['live_units'][name][0]} of "
+            f"{sparse['live_units'][name][1]} live)": losses
+            for name, losses in sparse["held_out_loss"].items()
+        },
+        title=f"Sparse prediction of net b's units from net a's, held-out\n"
+        f"(fitted on {fit_data}, scored on {held_out_data}); "
+        "loss over net b's live units",
+    )
+    ax.figure.set_size_inches(6.4, 4.6)
+    ax.title.set_fontsize(9)
+    ax.figure.savefig(output / "sparse_loss_vs_decay.png", dpi=90)
+    plt.close(ax.figure)
+
+    # canonical correlation spectra, a~b against the untrained baselines
+    layers = results["layers"]
+    baselines = [f"a~{label}" for label in results["baselines"]]
+    fig, axes = plt.subplots(
+        1, len(layers), figsize=(2.9 * len(layers), 3.4), layout="constrained",
+        squeeze=False, sharey=True,
+    )  # fmt: skip
+    rows = {(r["layer"], r["pair"]): r for r in results["cca"]}
+    for ax, name in zip(axes[0], layers):
+        kept = rows[name, "a~b"]
+        plot_canonical_correlations(
+            {"a~b": spectra[name, "a~b"]},
+            ax=ax,
+            baseline={
+                (_chance_label(baselines) if i == 0 else pair): spectra[name, pair]
+                for i, pair in enumerate(baselines)
+            },
+            title=f"{name}: kept a {kept['svcca_kept_a']}, "
+            f"b {kept['svcca_kept_other']}",
+        )
+        ax.title.set_fontsize(9)
+        if ax is not axes[0, 0]:
+            ax.set_ylabel("")
+    fig.suptitle(
+        f"SVCCA canonical correlations, in-sample ({fit_data}, every position "
+        "a sample): nets a~b"
+        + (", dashed grey: net a against untrained nets (chance)" if baselines else ""),
+        fontsize=10,
+    )
+    fig.savefig(output / "canonical_correlations.png", dpi=90)
+    plt.close(fig)
 
 
 def _table(rows, columns, log):
-    widths = [max(len(c), *(len(_fmt(r[c])) for r in rows)) for c in columns]
+    widths = [max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns]
     log("  ".join(f"{c:>{w}}" for c, w in zip(columns, widths)))
     for r in rows:
-        log("  ".join(f"{_fmt(r[c]):>{w}}" for c, w in zip(columns, widths)))
+        log("  ".join(f"{_fmt(r.get(c)):>{w}}" for c, w in zip(columns, widths)))
 
 
 def _fmt(value):
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        low, high = value
+        if isinstance(low, float):
+            return f"[{low:.3f},{high:.3f}]"
+        return str(low) if low == high else f"{low}-{high}"
+    return str(value)
+
+
+def _above(interval_or_value, chance_range):
+    """Whether a score (or the low end of its interval) exceeds the chance range."""
+    low = (
+        interval_or_value[0]
+        if isinstance(interval_or_value, list)
+        else (interval_or_value)
+    )
+    return low > chance_range[1]
 
 
 def _report(results, output, log):
+    chance = results["chance"]
+    n_chance = len(chance["pairs"]) if chance else 0
+    with_ci = results["bootstrap"] is not None
+    by_pair = {(r["layer"], r["method"], r["pair"]): r for r in results["matching"]}
     log("\nUnit matching (Li et al. 2016): mean correlation of paired units")
-    log("  fit = on the training images, held_out = same pairs on test images")
-    _table(
-        results["matching"],
-        ["layer", "pair", "method", "fit_mean", "held_out_mean", "overlap"],
-        log,
-    )
-    log("\nSparse prediction of net b's units from net a's (held-out loss;")
-    log("  0.5 = no better than the mean, as in Li et al. 2016, Table 1)")
+    log("  fit = on the fitting inputs, held_out = the same pairs on held-out ones")
+    if chance:
+        log(f"  chance = net a against {_nets(n_chance)}: mean and [min,max]")
+    rows = []
+    for name in results["layers"]:
+        for method in ("semi-matching", "matching"):
+            ab = by_pair[name, method, "a~b"]
+            row = {
+                "layer": name,
+                "method": method,
+                "overlap": ab["overlap"],
+                "a~b_fit": ab["fit_mean"],
+                "a~b_held_out": ab["held_out_mean"],
+            }
+            if chance:
+                spread = chance["matching"][f"{name}/{method}"]
+                row |= {
+                    "chance_fit": spread["fit_mean"]["mean"],
+                    "chance_fit_range": spread["fit_mean"]["range"],
+                    "chance_held_out": spread["held_out_mean"]["mean"],
+                    "chance_held_out_range": spread["held_out_mean"]["range"],
+                }
+            rows.append(row)
+    columns = ["layer", "method", "overlap", "a~b_fit", "a~b_held_out"]
+    if chance:
+        columns += ["chance_fit", "chance_fit_range", "chance_held_out",
+                    "chance_held_out_range"]  # fmt: skip
+    _table(rows, columns, log)
+
     sparse = results["sparse_prediction"]
+    log("\nSparse prediction of net b's units from net a's (held-out loss, averaged")
+    log("  over net b's live units; 0.5 = no better than the mean, as in Li et al.")
+    log("  2016, Table 1; columns: L1 decay)")
     rows = [
-        {"layer": n, **{f"{d:g}": v for d, v in zip(sparse["decays"], losses)}}
+        {
+            "layer": n,
+            "live_b": "{}/{}".format(*sparse["live_units"][n]),
+            **{f"{d:g}": v for d, v in zip(sparse["decays"], losses)},
+        }
         for n, losses in sparse["held_out_loss"].items()
     ]
-    _table(rows, ["layer"] + [f"{d:g}" for d in sparse["decays"]], log)
-    log("\nSVCCA (Raghu et al. 2017) and PWCCA (Morcos et al. 2018),")
-    log("  corresponding layers, every spatial position a sample")
+    _table(rows, ["layer", "live_b"] + [f"{d:g}" for d in sparse["decays"]], log)
+
+    log("\nSVCCA (Raghu et al. 2017) and PWCCA (Morcos et al. 2018), corresponding")
+    log("  layers, every spatial position a sample; fit = in-sample, held_out =")
+    log("  directions from the fit scored on held-out inputs; kept = SVD directions")
+    log("  kept (SVCCA: 99% of the variance; PWCCA: all non-null)")
+    if with_ci:
+        log(
+            f"  a~b_fit_95% = 95% bootstrap interval of the SVCCA fit "
+            f"({results['bootstrap']['n_resamples']} resamples"
+        )
+        log("  of whole images; not computed for PWCCA, to keep the run short)")
+    if chance:
+        log(f"  chance = net a against {_nets(n_chance)}: mean and [min,max]")
+    rows = []
+    by_pair = {(r["layer"], r["pair"]): r for r in results["cca"]}
+    for name in results["layers"]:
+        ab = by_pair[name, "a~b"]
+        for key in ("svcca", "pwcca"):
+            row = {
+                "layer": name,
+                "measure": key.upper(),
+                "kept_a": ab[f"{key}_kept_a"],
+                "kept_b": ab[f"{key}_kept_other"],
+                "a~b_fit": ab[f"{key}_in_sample"],
+                "a~b_fit_95%": (
+                    _interval_or_value(ab, f"{key}_in_sample")
+                    if f"{key}_in_sample_ci_low" in ab
+                    else None
+                ),
+                "a~b_held_out": ab[f"{key}_held_out"],
+            }
+            if chance:
+                spread = chance["cca"][name]
+                kept = [int(k) for k in spread[f"{key}_kept_other"]["range"]]
+                row |= {
+                    "kept_chance": kept,
+                    "chance_fit": spread[f"{key}_in_sample"]["mean"],
+                    "chance_fit_range": spread[f"{key}_in_sample"]["range"],
+                    "chance_held_out": spread[f"{key}_held_out"]["mean"],
+                    "chance_held_out_range": spread[f"{key}_held_out"]["range"],
+                }
+            rows.append(row)
+    columns = ["layer", "measure", "kept_a", "kept_b", "a~b_fit"]
+    columns += ["a~b_fit_95%"] * with_ci + ["a~b_held_out"]
+    if chance:
+        columns += ["kept_chance", "chance_fit", "chance_fit_range",
+                    "chance_held_out", "chance_held_out_range"]  # fmt: skip
+    _table(rows, columns, log)
+
+    grid = results["svcca_layer_grid"]
+    log(
+        f"\nLayer x layer SVCCA ({grid['evaluation']}, per-image means; rows net a,"
+        " columns net b;"
+    )
+    log("  kept = SVD directions kept; a cell averages min(kept_a, kept_b) pairs)")
+    grid_rows = [
+        {"": a, **dict(zip(grid["layers_b"], row)), "kept_a": k}
+        for a, row, k in zip(grid["layers_a"], grid["scores"], grid["kept_a"])
+    ]
+    grid_rows.append({"": "kept_b", **dict(zip(grid["layers_b"], grid["kept_b"]))})
+    _table(grid_rows, ["", *grid["layers_b"], "kept_a"], log)
+
+    log("\nDead (constant) units on the fitting inputs, per network")
+    dead_rows = []
+    for row in results["dead_units"]:
+        dead_row = {
+            "layer": row["layer"],
+            "dead_a": row["dead_units_a"],
+            "dead_b": row["dead_units_b"],
+            "units_a": row["units_a"],
+            "units_b": row["units_b"],
+        }
+        if chance:
+            dead_row["dead_chance"] = "/".join(
+                str(row[f"dead_units_{label}"]) for label in results["baselines"]
+            )
+        dead_rows.append(dead_row)
     _table(
-        results["cca"],
-        ["layer", "pair", "svcca_in_sample", "svcca_held_out", "pwcca_in_sample",
-         "pwcca_held_out"],
+        dead_rows,
+        ["layer", "dead_a", "dead_b"] + ["dead_chance"] * bool(chance)
+        + ["units_a", "units_b"],
         log,
     )  # fmt: skip
-    grid = results["svcca_layer_grid"]
-    log(f"\nLayer x layer SVCCA ({grid['evaluation']}; rows net a, columns net b)")
-    _table(
-        [
-            {"": a, **dict(zip(grid["layers_b"], row))}
-            for a, row in zip(grid["layers_a"], grid["scores"])
-        ],
-        [""] + grid["layers_b"],
-        log,
-    )
-    log("\nDead (constant) units on the training inputs, per network")
-    _table(results["dead_units"], list(results["dead_units"][0]), log)
     if results["warnings"]:
         log("\nWarnings raised during the analysis (count x kind):")
         for message, count in results["warnings"].items():
             log(f"  {count} x {message}")
-    log(f"\nTables (CSV, JSON) and figures (PNG) are in {output.resolve()}")
+    if chance:
+        _summary(results, log)
+
+
+def _nets(n):
+    return "1 untrained net" if n == 1 else f"{n} untrained nets"
+
+
+def _interval_or_value(row, column):
+    """Return the 95% interval of ``column`` where computed, else its value."""
+    if f"{column}_ci_low" in row:
+        return [row[f"{column}_ci_low"], row[f"{column}_ci_high"]]
+    return row[column]
+
+
+def _summary_checks(results):
+    """For each score, which layers' a~b lies above the whole chance range."""
+    chance = results["chance"]
+    matching = {(r["layer"], r["method"], r["pair"]): r for r in results["matching"]}
+    cca = {(r["layer"], r["pair"]): r for r in results["cca"]}
+    checks = {}
+    for method in ("semi-matching", "matching"):
+        for value, label in (("fit_mean", "fit"), ("held_out_mean", "held-out")):
+            checks[f"{method} {label}"] = {
+                name: _above(
+                    _interval_or_value(matching[name, method, "a~b"], value),
+                    chance["matching"][f"{name}/{method}"][value]["range"],
+                )
+                for name in results["layers"]
+            }
+    for key in ("svcca", "pwcca"):
+        for value, label in (("in_sample", "fit"), ("held_out", "held-out")):
+            column = f"{key}_{value}"
+            checks[f"{key.upper()} {label}"] = {
+                name: _above(
+                    _interval_or_value(cca[name, "a~b"], column),
+                    chance["cca"][name][column]["range"],
+                )
+                for name in results["layers"]
+            }
+    return checks
+
+
+def _summary(results, log):
+    with_ci = results["bootstrap"] is not None
+    log("\nSummary: where does a~b lie above every untrained net (chance_range)?")
+    for line in results.get("description", ()):
+        log(f"  {line}")
+    if with_ci:
+        boot = results["bootstrap"]
+        log(
+            "  SVCCA fit: a~b is taken at the low end of its 95% interval "
+            f"({boot['n_resamples']} bootstrap"
+        )
+        log(
+            "  resamples of whole images; the interval covers the choice of "
+            "images, not of seeds)"
+        )
+    checks = results["summary"]
+    width = max(len(label) for label in checks)
+    for label, above in checks.items():
+        yes = [name for name, is_above in above.items() if is_above]
+        no = [name for name, is_above in above.items() if not is_above]
+        text = "every layer" if not no else (", ".join(yes) or "no layer")
+        if no and yes:
+            text += f"; not {', '.join(no)}"
+        log(f"  {label:<{width}}  above at: {text}")
 
 
 def run_demo(
     *,
     output_dir="skrep-output",
     seeds=(0, 1),
+    untrained_seeds=None,
     device=None,
     quick=False,
     epochs=None,
+    n_resamples=None,
     log=print,
 ):
     """Train two digits CNNs with different seeds and compare them.
@@ -415,14 +854,19 @@ def run_demo(
     output_dir : str or Path, default="skrep-output"
         Where tables and figures go.
     seeds : (int, int), default=(0, 1)
-        Seeds of the two trained networks; the untrained baseline uses
-        ``seeds[1] + 1000``.
+        Seeds of the two trained networks.
+    untrained_seeds : sequence of int, default=None
+        Seeds of the untrained networks that give the chance level, distinct
+        from ``seeds``; None gives three, from ``max(1000, max(seeds) + 1)``.
     device : str, default=None
         Device for training-free forward passes (training runs on the CPU).
     quick : bool, default=False
         Fewer epochs and a narrower network, for a smoke run in seconds.
     epochs : int, default=None
         Training epochs (default 15, or 4 when quick).
+    n_resamples : int, default=None
+        Bootstrap resamples of the 95% intervals (default
+        :data:`N_RESAMPLES`, or :data:`N_RESAMPLES_QUICK` when quick).
     log : callable, default=print
         Receives the report, line by line.
 
@@ -431,8 +875,29 @@ def run_demo(
     results : dict
         As :func:`analyse_networks`, plus the networks' test accuracies.
     """
+    seeds = tuple(int(seed) for seed in seeds)
+    if untrained_seeds is None:
+        first = max(1000, max(seeds) + 1)
+        untrained_seeds = (first, first + 1, first + 2)
+    untrained_seeds = tuple(int(seed) for seed in untrained_seeds)
+    if len(seeds) != 2 or seeds[0] == seeds[1]:
+        raise ValueError(f"seeds must be two different integers; got {seeds}.")
+    if (
+        not untrained_seeds
+        or set(untrained_seeds) & set(seeds)
+        or len(set(untrained_seeds)) != len(untrained_seeds)
+    ):
+        raise ValueError(
+            "untrained_seeds must be distinct integers, none of them a seed of "
+            f"the trained networks {seeds}; got {untrained_seeds}."
+        )
+    if n_resamples is None:
+        n_resamples = N_RESAMPLES_QUICK if quick else N_RESAMPLES
     with _one_thread():
-        return _run_demo(output_dir, seeds, device, quick, epochs, log)
+        return _run_demo(
+            output_dir, seeds, untrained_seeds, device, quick, epochs, n_resamples,
+            log,
+        )  # fmt: skip
 
 
 @contextmanager
@@ -454,21 +919,24 @@ def _one_thread():
         torch.set_num_threads(threads)
 
 
-def _run_demo(output_dir, seeds, device, quick, epochs, log):
+def _run_demo(output_dir, seeds, untrained_seeds, device, quick, epochs, n_resamples,
+              log):  # fmt: skip
     import torch
 
     from skrep.datasets import load_digits_images
     from skrep.torch import DIGITS_LAYERS, train_digits_cnn
 
-    progress = _Progress(8, stream=log)
+    progress = _Progress(11 if n_resamples else 10, stream=log)
     data = load_digits_images()
     epochs = (4 if quick else 15) if epochs is None else epochs
     width = 8 if quick else 16
+    untrained = ", ".join(map(str, untrained_seeds))
     log(
         f"skrep demo: two CNNs (width {width}, {epochs} epochs, seeds "
         f"{seeds[0]} and {seeds[1]}) on scikit-learn's digits, "
-        f"{len(data.X_train)} training / {len(data.X_test)} held-out images"
+        f"{len(data.X_train)} training / {len(data.X_test)} held-out images;"
     )
+    log(f"  chance level: {len(untrained_seeds)} untrained CNNs (seeds {untrained})")
     nets, accuracy = [], {}
     for label, seed in zip(("a", "b"), seeds):
         progress(f"training net {label} (seed {seed}) ...")
@@ -480,21 +948,37 @@ def _run_demo(output_dir, seeds, device, quick, epochs, log):
         accuracy[label] = float(np.mean(predicted == data.y_test))
         nets.append(net)
         log(f"      net {label}: held-out accuracy {accuracy[label]:.3f}")
-    baseline = train_digits_cnn(
-        data.X_train, data.y_train, seed=seeds[1] + 1000, width=width, epochs=0
-    )
+    progress(f"initialising the untrained nets (seeds {untrained}) ...")
+    baselines = [
+        train_digits_cnn(data.X_train, data.y_train, seed=s, width=width, epochs=0)
+        for s in untrained_seeds
+    ]
+    description = [
+        f"trained seeds {seeds[0]} (net a) and {seeds[1]} (net b); untrained "
+        f"seeds {untrained}",
+    ]
     results = analyse_networks(
         nets[0],
         nets[1],
         data.X_train,
         data.X_test,
         list(DIGITS_LAYERS),
-        baseline=baseline,
+        baseline=baselines,
+        baseline_labels=[f"untrained{s}" for s in untrained_seeds],
         output_dir=output_dir,
         device=device,
+        n_resamples=n_resamples,
+        data=("training digits", "held-out digits"),
+        description=description,
         log=log,
         progress=progress,
     )
     results["accuracy"] = accuracy
+    results["seeds"] = {"trained": list(seeds), "untrained": list(untrained_seeds)}
     (Path(output_dir) / "results.json").write_text(json.dumps(results, indent=2))
+    progress(
+        f"done: {progress.elapsed():.1f} s for the whole run, from process start, "
+        "figures included"
+    )
+    log(f"Tables (CSV, JSON) and figures (PNG) are in {Path(output_dir).resolve()}")
     return results

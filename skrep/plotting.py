@@ -29,7 +29,26 @@ def _axes(ax, figsize=(5, 4)):
     return ax
 
 
-def plot_layer_similarity(comparison, *, ax=None, cmap="viridis", annotate=True):
+def _display_name(estimator):
+    """``"SVCCA"`` for ``"SVCCA()"``; a repr with parameters stays whole."""
+    text = str(estimator)
+    return text[:-2] if text.endswith("()") else text
+
+
+def _kept_label(name, kept):
+    return str(name) if kept is None else f"{name} ({int(kept)})"
+
+
+def plot_layer_similarity(
+    comparison,
+    *,
+    ax=None,
+    cmap="viridis",
+    annotate=True,
+    kept=None,
+    title=None,
+    colorbar=True,
+):
     """Heatmap of a layer x layer similarity grid.
 
     Parameters
@@ -42,10 +61,27 @@ def plot_layer_similarity(comparison, *, ax=None, cmap="viridis", annotate=True)
         Colour map.
     annotate : bool, default=True
         Write each score in its cell.
+    kept : (sequence of int, sequence of int), default=None
+        SVD directions kept per layer of the rows and of the columns (e.g.
+        ``SVCCA.x_n_directions_`` and ``y_n_directions_`` of each layer):
+        shown in brackets after each tick label, and, in each annotated cell,
+        the number of canonical pairs, ``min(kept row, kept column)``. A
+        score averaged over few pairs can exceed one over many, so a cell is
+        read with its count.
+    title : str, default=None
+        Title; None gives the estimator's name and the evaluation
+        (``comparison.evaluation``).
+    colorbar : bool, default=True
+        Add a colour bar (turn it off to share one across panels).
 
     Returns
     -------
     ax : matplotlib Axes
+
+    Raises
+    ------
+    ValueError
+        If ``kept`` does not give one count per row and per column.
 
     Examples
     --------
@@ -58,22 +94,57 @@ def plot_layer_similarity(comparison, *, ax=None, cmap="viridis", annotate=True)
     >>> x = rng.randn(100, 5)
     >>> ax = plot_layer_similarity(compare_layers({"a": x, "b": x + rng.randn(100, 5)}))
     >>> ax.get_title()
-    'SVCCA(), in-sample'
+    'SVCCA, in-sample'
+    >>> ax = plot_layer_similarity(
+    ...     compare_layers({"a": x}, {"b": x[:, :2]}), kept=([5], [2])
+    ... )
+    >>> [t.get_text() for t in ax.get_xticklabels()], ax.texts[0].get_text().split()
+    (['b (2)'], ['1.00', '2', 'pairs'])
     """
-    ax = _axes(ax)
     scores = np.asarray(comparison.scores, dtype=float)
+    kept_rows = kept_columns = None
+    if kept is not None:
+        kept_rows, kept_columns = (list(k) for k in kept)
+        if len(kept_rows) != scores.shape[0] or len(kept_columns) != scores.shape[1]:
+            raise ValueError(
+                f"kept must give one count per row layer ({scores.shape[0]}) and "
+                f"per column layer ({scores.shape[1]}); got {len(kept_rows)} and "
+                f"{len(kept_columns)}."
+            )
+    ax = _axes(ax)
     image = ax.imshow(np.ma.masked_invalid(scores), cmap=cmap, vmin=0, vmax=1)
-    ax.set_xticks(range(len(comparison.layers_b)), comparison.layers_b, rotation=45)
-    ax.set_yticks(range(len(comparison.layers_a)), comparison.layers_a)
+    ax.set_xticks(
+        range(len(comparison.layers_b)),
+        [
+            _kept_label(name, None if kept is None else kept_columns[j])
+            for j, name in enumerate(comparison.layers_b)
+        ],
+        rotation=45,
+        ha="right",
+        rotation_mode="anchor",
+    )
+    ax.set_yticks(
+        range(len(comparison.layers_a)),
+        [
+            _kept_label(name, None if kept is None else kept_rows[i])
+            for i, name in enumerate(comparison.layers_a)
+        ],
+    )
     if annotate:
         for (i, j), value in np.ndenumerate(scores):
             if np.isfinite(value):
+                text = f"{value:.2f}"
+                if kept is not None:
+                    text += f"\n{min(kept_rows[i], kept_columns[j])} pairs"
                 ax.text(
-                    j, i, f"{value:.2f}", ha="center", va="center",
+                    j, i, text, ha="center", va="center",
                     color="white" if value < 0.6 else "black", fontsize=8,
                 )  # fmt: skip
-    ax.figure.colorbar(image, ax=ax, label="similarity")
-    ax.set_title(f"{comparison.estimator}, {comparison.evaluation}")
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label="similarity")
+    if title is None:
+        title = f"{_display_name(comparison.estimator)}, {comparison.evaluation}"
+    ax.set_title(title)
     return ax
 
 
@@ -169,8 +240,45 @@ def matched_order(correlation, match):
     return np.array(rows), columns
 
 
-def plot_correlation_matrix(correlation, match=None, *, ax=None, cmap="RdBu_r"):
+#: Colour of dead (constant) units in :func:`plot_correlation_matrix`.
+DEAD_COLOUR = "0.25"
+
+
+def _check_dead(dead, n_units, what):
+    if dead is None:
+        return np.zeros(n_units, dtype=bool)
+    dead = np.asarray(dead)
+    if dead.dtype != bool or dead.shape != (n_units,):
+        raise ValueError(
+            f"{what} must be a boolean mask with one entry per unit, shape "
+            f"({n_units},); got dtype {dead.dtype} and shape {dead.shape}."
+        )
+    return dead
+
+
+def _unit_ticks(n_units, max_ticks):
+    """Positions of at most ``max_ticks`` evenly spaced ticks."""
+    step = max(1, int(np.ceil(n_units / max_ticks)))
+    return np.arange(0, n_units, step)
+
+
+def plot_correlation_matrix(
+    correlation,
+    match=None,
+    *,
+    ax=None,
+    cmap="RdBu_r",
+    x_dead=None,
+    y_dead=None,
+    names=("net 1", "net 2"),
+    title=None,
+    colorbar=True,
+    max_ticks=12,
+):
     """Between-net unit correlations, in natural or matched order.
+
+    Rows are X units, columns Y units. Tick labels are the units' own ids,
+    also after reordering, so a cell can be traced back to its pair.
 
     Parameters
     ----------
@@ -179,11 +287,26 @@ def plot_correlation_matrix(correlation, match=None, *, ax=None, cmap="RdBu_r"):
     match : ndarray of shape (n_units_y,), default=None
         When given (``UnitMatcher.match_``), rows and columns are reordered
         by :func:`matched_order` so that matched pairs lie on the diagonal.
-        The X partner of each Y unit, -1 for none.
+        The X partner of each Y unit, -1 for none. Pairs holding a dead
+        unit (see ``x_dead``, ``y_dead``) count as unmatched, and dead units
+        come last.
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
     cmap : str, default="RdBu_r"
         Diverging colour map, centred on 0.
+    x_dead, y_dead : ndarray of bool, default=None
+        Dead (constant) units of X and of Y (``UnitMatcher.x_constant_``,
+        ``y_constant_``): their rows and columns are drawn in a flat dark
+        grey, explained in a legend, instead of as correlation 0.
+    names : (str, str), default=("net 1", "net 2")
+        What X and Y are, for the axis labels and the legend.
+    title : str, default=None
+        Title; None gives "natural order" or "matched order".
+    colorbar : bool, default=True
+        Add a colour bar (turn it off to share one across panels; the
+        image is ``ax.images[0]``).
+    max_ticks : int, default=12
+        Most tick labels per axis.
 
     Returns
     -------
@@ -192,8 +315,8 @@ def plot_correlation_matrix(correlation, match=None, *, ax=None, cmap="RdBu_r"):
     Raises
     ------
     ValueError
-        If ``correlation`` is not 2-D or ``match`` is invalid (see
-        :func:`matched_order`).
+        If ``correlation`` is not 2-D, ``match`` is invalid (see
+        :func:`matched_order`) or a dead mask does not fit its units.
 
     Examples
     --------
@@ -204,23 +327,65 @@ def plot_correlation_matrix(correlation, match=None, *, ax=None, cmap="RdBu_r"):
     >>> ax = plot_correlation_matrix(np.eye(3)[:, [2, 0, 1]], match=[2, 0, 1])
     >>> ax.get_title()
     'matched order'
+    >>> [t.get_text() for t in ax.get_yticklabels()]  # X unit ids, reordered
+    ['2', '0', '1']
     """
     correlation = _check_correlation(correlation)
-    title = "natural order"
+    n_x, n_y = correlation.shape
+    x_dead = _check_dead(x_dead, n_x, "x_dead")
+    y_dead = _check_dead(y_dead, n_y, "y_dead")
+    rows, columns = np.arange(n_x), np.arange(n_y)
+    default_title = "natural order"
     if match is not None:
+        match = _check_match(match, n_x, n_y)
+        # a pair holding a dead unit is no pair: dead units go last, unmatched
+        partner_dead = x_dead[np.clip(match, 0, None)] & (match >= 0)
+        match = np.where(y_dead | partner_dead, -1, match)
         rows, columns = matched_order(correlation, match)
-        correlation = correlation[np.ix_(rows, columns)]
-        title = "matched order"
+        rows = rows[np.argsort(x_dead[rows], kind="stable")]
+        columns = columns[np.argsort(y_dead[columns], kind="stable")]
+        default_title = "matched order"
+    shown = correlation[np.ix_(rows, columns)]
+    dead = x_dead[rows][:, None] | y_dead[columns][None, :]
     ax = _axes(ax)
-    image = ax.imshow(correlation, cmap=cmap, vmin=-1, vmax=1, interpolation="none")
-    ax.set_xlabel("net 2 units")
-    ax.set_ylabel("net 1 units")
-    ax.set_title(title)
-    ax.figure.colorbar(image, ax=ax, label="correlation")
+    import matplotlib as mpl
+    from matplotlib.patches import Patch
+
+    colours = mpl.colormaps[cmap].with_extremes(bad=DEAD_COLOUR)
+    image = ax.imshow(
+        np.ma.masked_array(shown, mask=dead),
+        cmap=colours,
+        vmin=-1,
+        vmax=1,
+        interpolation="none",
+    )
+    x_ticks, y_ticks = _unit_ticks(n_y, max_ticks), _unit_ticks(n_x, max_ticks)
+    ax.set_xticks(x_ticks, [str(int(columns[t])) for t in x_ticks], fontsize=7)
+    ax.set_yticks(y_ticks, [str(int(rows[t])) for t in y_ticks], fontsize=7)
+    ax.set_xlabel(f"{names[1]} unit (id)")
+    ax.set_ylabel(f"{names[0]} unit (id)")
+    ax.set_title(default_title if title is None else title)
+    if x_dead.any() or y_dead.any():
+        ax.legend(
+            handles=[
+                Patch(
+                    facecolor=DEAD_COLOUR,
+                    label=f"dead (constant) unit, no correlation: "
+                    f"{int(x_dead.sum())} of {names[0]}, "
+                    f"{int(y_dead.sum())} of {names[1]}",
+                )
+            ],
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.18),
+            fontsize=7,
+            frameon=False,
+        )
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label="correlation")
     return ax
 
 
-def plot_loss_vs_decay(decays, losses, *, ax=None):
+def plot_loss_vs_decay(decays, losses, *, ax=None, title=None):
     """Sparse prediction loss against the L1 decay, one line per layer.
 
     Parameters
@@ -229,9 +394,12 @@ def plot_loss_vs_decay(decays, losses, *, ax=None):
         The decay grid (0 allowed: the axis is linear near 0, logarithmic
         beyond the smallest positive decay).
     losses : dict of {str: sequence of float}
-        Loss per decay for each layer (0.5 = no better than the mean).
+        Loss per decay for each layer (0.5 = no better than the mean); the
+        keys label the lines.
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
+    title : str, default=None
+        Title; None leaves the axes untitled.
 
     Returns
     -------
@@ -252,14 +420,27 @@ def plot_loss_vs_decay(decays, losses, *, ax=None):
         ax.plot(decays, values, marker="o", label=str(name))
     positive = decays[decays > 0]
     ax.set_xscale("symlog", linthresh=positive.min() if positive.size else 1e-5)
-    ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+    ax.axhline(
+        0.5,
+        color="grey",
+        linestyle=":",
+        linewidth=1,
+        label="0.5: no better than each unit's mean",
+    )
     ax.set_xlabel("L1 decay")
-    ax.set_ylabel("prediction loss (0.5 = mean)")
+    ax.set_ylabel("prediction loss")
     ax.legend(fontsize=8)
+    if title is not None:
+        ax.set_title(title)
     return ax
 
 
-def plot_canonical_correlations(spectra, *, ax=None):
+def _sorted_spectrum(value):
+    rho = getattr(value, "canonical_correlations_", value)
+    return np.sort(np.asarray(rho, dtype=float))[::-1]
+
+
+def plot_canonical_correlations(spectra, *, ax=None, baseline=None, title=None):
     """Canonical correlation spectra, sorted, one line per comparison.
 
     Parameters
@@ -269,6 +450,11 @@ def plot_canonical_correlations(spectra, *, ax=None):
         ``canonical_correlations_``) or arrays of correlations.
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
+    baseline : dict of {str: estimator or array}, default=None
+        Chance-level spectra (e.g. against untrained networks), drawn as
+        dashed grey lines; the first key labels them in the legend.
+    title : str, default=None
+        Title; None leaves the axes untitled.
 
     Returns
     -------
@@ -279,17 +465,30 @@ def plot_canonical_correlations(spectra, *, ax=None):
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> from skrep.plotting import plot_canonical_correlations
-    >>> ax = plot_canonical_correlations({"fc": [0.99, 0.8, 0.3]})
-    >>> ax.get_ylabel()
-    'canonical correlation'
+    >>> ax = plot_canonical_correlations(
+    ...     {"fc": [0.99, 0.8, 0.3]}, baseline={"untrained": [0.9, 0.4]}
+    ... )
+    >>> ax.get_ylabel(), len(ax.lines)
+    ('canonical correlation', 2)
     """
     ax = _axes(ax)
     for name, value in spectra.items():
-        rho = getattr(value, "canonical_correlations_", value)
-        rho = np.sort(np.asarray(rho, dtype=float))[::-1]
-        ax.plot(np.arange(1, rho.size + 1), rho, label=str(name))
+        rho = _sorted_spectrum(value)
+        ax.plot(np.arange(1, rho.size + 1), rho, marker=".", label=str(name))
+    for index, (name, value) in enumerate((baseline or {}).items()):
+        rho = _sorted_spectrum(value)
+        ax.plot(
+            np.arange(1, rho.size + 1),
+            rho,
+            color="grey",
+            linestyle="--",
+            linewidth=1,
+            label=str(name) if index == 0 else None,
+        )
     ax.set_xlabel("canonical direction (sorted)")
     ax.set_ylabel("canonical correlation")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
+    if title is not None:
+        ax.set_title(title)
     return ax

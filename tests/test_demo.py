@@ -47,8 +47,11 @@ def test_outputs_exist_and_report_is_printed(quick_demo):
     for heading in ("Unit matching", "Sparse prediction", "SVCCA", "Layer x layer"):
         assert heading in report
     assert str(output.resolve()) in report
-    assert "[8/8" in report  # progress lines
+    assert "[11/11" in report  # progress lines
+    assert "for the whole run, from process start, figures included" in report
     assert min(results["accuracy"].values()) > 0.8
+    assert results["seeds"] == {"trained": [0, 1], "untrained": [1000, 1001, 1002]}
+    assert results["baselines"] == ["untrained1000", "untrained1001", "untrained1002"]
 
 
 def _matching(results, pair, method):
@@ -61,21 +64,65 @@ def _matching(results, pair, method):
 
 def test_trained_nets_agree_more_than_random_init(quick_demo):
     _, results, _ = quick_demo
+    untrained = [f"a~{label}" for label in results["baselines"]]
     for method in ("semi-matching", "matching"):
         trained = _matching(results, "a~b", method)
-        random_init = _matching(results, "a~baseline", method)
-        for layer in DIGITS_LAYERS:
-            assert trained[layer] > random_init[layer], (method, layer)
+        for pair in untrained:
+            random_init = _matching(results, pair, method)
+            for layer in DIGITS_LAYERS:
+                assert trained[layer] > random_init[layer], (method, layer, pair)
     pwcca = {
         (row["layer"], row["pair"]): row["pwcca_held_out"] for row in results["cca"]
     }
     for layer in DIGITS_LAYERS:
-        assert pwcca[layer, "a~b"] > pwcca[layer, "a~baseline"], layer
+        for pair in untrained:
+            assert pwcca[layer, "a~b"] > pwcca[layer, pair], (layer, pair)
+
+
+def test_chance_is_mean_and_range_over_untrained_nets(quick_demo):
+    _, results, _ = quick_demo
+    untrained = [f"a~{label}" for label in results["baselines"]]
+    for layer in DIGITS_LAYERS:
+        rows = [r for r in results["cca"] if r["layer"] == layer]
+        values = [r["svcca_in_sample"] for r in rows if r["pair"] in untrained]
+        assert len(values) == 3
+        spread = results["chance"]["cca"][layer]["svcca_in_sample"]
+        assert spread["mean"] == pytest.approx(np.mean(values), abs=1e-12)
+        assert spread["range"] == [min(values), max(values)]
+        ab = next(r for r in rows if r["pair"] == "a~b")
+        # the interval brackets a bootstrap distribution near the statistic
+        assert ab["svcca_in_sample_ci_low"] < ab["svcca_in_sample_ci_high"]
+        assert 0 <= ab["svcca_in_sample_ci_low"] <= 1
+        # the summary says above exactly when the interval clears the range
+        above = ab["svcca_in_sample_ci_low"] > spread["range"][1]
+        assert results["summary"]["SVCCA fit"][layer] == above
+
+
+def test_kept_directions_are_reported(quick_demo):
+    _, results, report = quick_demo
+    grid = results["svcca_layer_grid"]
+    for row in results["cca"]:
+        for key in ("svcca", "pwcca"):
+            assert 1 <= row[f"{key}_kept_a"] <= 32
+        assert row["svcca_kept_a"] <= row["pwcca_kept_a"]
+    assert len(grid["kept_a"]) == len(grid["kept_b"]) == len(DIGITS_LAYERS)
+    assert "kept_a" in report and "kept_b" in report
+
+
+def test_sparse_loss_counts_live_units_only(quick_demo):
+    output, results, _ = quick_demo
+    sparse = results["sparse_prediction"]
+    for layer, (n_live, n_units) in sparse["live_units"].items():
+        assert 0 < n_live <= n_units
+    # relu4 has dead units in net b: at the largest decay every live unit's
+    # prediction is near its mean, so the live-unit loss is near 0.5
+    assert sparse["live_units"]["relu4"][0] < sparse["live_units"]["relu4"][1]
+    assert sparse["held_out_loss"]["relu4"][-1] > 0.45
 
 
 def test_matching_below_semi_matching(quick_demo):
     _, results, _ = quick_demo
-    for pair in ("a~b", "a~baseline"):
+    for pair in ("a~b", *(f"a~{label}" for label in results["baselines"])):
         rows = [r for r in results["matching"] if r["pair"] == pair]
         fit = {(r["layer"], r["method"]): r["fit_mean"] for r in rows}
         for layer in DIGITS_LAYERS:

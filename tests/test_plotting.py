@@ -124,3 +124,89 @@ def test_match_and_correlation_shapes_and_types_are_checked():
         matched_order(np.ones(3), [0, 1, 2])
     with pytest.raises(ValueError, match="correlation must be a 2-D array"):
         plot_correlation_matrix(np.ones(3))
+
+
+def test_tick_labels_are_unit_ids_after_reordering():
+    rng = np.random.RandomState(3)
+    perm = rng.permutation(8)
+    corr = np.eye(8)[:, perm] * np.linspace(1, 0.3, 8)[:, None]
+    match = np.argmax(corr, axis=0)
+    rows, columns = matched_order(corr, match)
+    ax = plot_correlation_matrix(corr, match, max_ticks=8)
+    assert [int(t.get_text()) for t in ax.get_yticklabels()] == rows.tolist()
+    assert [int(t.get_text()) for t in ax.get_xticklabels()] == columns.tolist()
+    # the cell drawn at each tick is the correlation of the labelled pair
+    shown = ax.images[0].get_array()
+    for i, r in enumerate(rows):
+        for j, c in enumerate(columns):
+            assert shown[i, j] == corr[r, c]
+    plt.close(ax.figure)
+    ax = plot_correlation_matrix(np.zeros((40, 30)), max_ticks=5)
+    labels = [int(t.get_text()) for t in ax.get_xticklabels()]
+    assert len(labels) <= 5 and labels[0] == 0
+    plt.close(ax.figure)
+
+
+def test_dead_units_are_masked_last_and_explained():
+    rng = np.random.RandomState(0)
+    corr = rng.uniform(-1, 1, size=(5, 4))
+    x_dead = np.array([False, True, False, False, False])
+    y_dead = np.array([False, False, True, False])
+    corr[1, :] = 0.0
+    corr[:, 2] = 0.0
+    match = np.array([1, 0, 3, 2])  # pairs (1, 0) and (3, 2) hold a dead unit
+    ax = plot_correlation_matrix(corr, match, x_dead=x_dead, y_dead=y_dead)
+    rows = [int(t.get_text()) for t in ax.get_yticklabels()]
+    columns = [int(t.get_text()) for t in ax.get_xticklabels()]
+    assert rows[-1] == 1 and columns[-1] == 2  # dead units come last
+    shown = ax.images[0].get_array()
+    assert shown.mask[-1, :].all() and shown.mask[:, -1].all()
+    assert not shown.mask[:-1, :-1].any()
+    legend = ax.get_legend().get_texts()[0].get_text()
+    assert "dead (constant) unit" in legend and "1 of net 1, 1 of net 2" in legend
+    plt.close(ax.figure)
+    ax = plot_correlation_matrix(corr, names=("net a", "net b"), colorbar=False)
+    assert ax.get_xlabel() == "net b unit (id)" and ax.get_legend() is None
+    assert len(ax.figure.axes) == 1  # no colour bar
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match=r"x_dead must be a boolean mask .* \(5,\)"):
+        plot_correlation_matrix(corr, x_dead=[0, 1, 0, 0, 0])
+    with pytest.raises(ValueError, match=r"y_dead must be a boolean mask .* \(4,\)"):
+        plot_correlation_matrix(corr, y_dead=np.zeros(5, dtype=bool))
+
+
+def test_layer_grid_shows_kept_directions_and_a_plain_title():
+    rng = np.random.RandomState(0)
+    x = rng.randn(200, 6)
+    grid = compare_layers({"a": x, "b": x[:, :3]}, {"c": x[:, :2], "d": x})
+    ax = plot_layer_similarity(grid, kept=([6, 3], [2, 6]))
+    assert ax.get_title() == "SVCCA, in-sample"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a (6)", "b (3)"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["c (2)", "d (6)"]
+    pairs = [text.get_text().split("\n")[1] for text in ax.texts]
+    assert pairs == ["2 pairs", "6 pairs", "2 pairs", "3 pairs"]
+    plt.close(ax.figure)
+    tuned = compare_layers({"a": x}, {"d": x}, SVCCA(svd_components=3))
+    ax = plot_layer_similarity(tuned, title="custom", colorbar=False)
+    assert ax.get_title() == "custom" and len(ax.figure.axes) == 1
+    plt.close(ax.figure)
+    ax = plot_layer_similarity(tuned)
+    assert ax.get_title() == "SVCCA(svd_components=3), in-sample"
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match=r"one count per row layer \(2\)"):
+        plot_layer_similarity(grid, kept=([6], [2, 6]))
+
+
+def test_spectra_with_a_chance_baseline():
+    ax = plot_canonical_correlations(
+        {"a~b": [0.9, 0.99, 0.5]},
+        baseline={"untrained": [0.8, 0.3], "other": [0.7, 0.2]},
+        title="t",
+    )
+    solid, *dashed = ax.lines
+    assert solid.get_ydata().tolist() == [0.99, 0.9, 0.5]  # sorted
+    assert [line.get_linestyle() for line in dashed] == ["--", "--"]
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["a~b", "untrained"]  # one legend entry for the baseline
+    assert ax.get_title() == "t"
+    plt.close(ax.figure)
