@@ -424,7 +424,8 @@ def compare_layers(
     (loky, threads, Dask, Ray) without change. The workers see the caller's
     warning filters and scikit-learn configuration.
 
-    Warnings are collected over all the fits, on every backend, and each
+    Warnings are collected over all the fits, whether the workers are
+    threads or processes, and each
     distinct warning is issued once, with how many times it was raised and
     in which layer pairs, e.g. ``[raised 9 times during 27 fits, in 3 of 9
     layer pairs: l1 x l0, l1 x l1, l1 x l2]``. With ``cv``, when the folds
