@@ -489,6 +489,245 @@ def test_cuda_equals_cpu_and_models_come_back():
 
 
 # --------------------------------------------------------------------------
+# Accumulation on the device (forced on the CPU here; on CUDA below)
+# --------------------------------------------------------------------------
+
+DEVICE_MOMENTS = {
+    "SVCCA": SVCCA(),
+    "PWCCA": PWCCA(),
+    "UnitMatcher": UnitMatcher(),
+    "UnitMatcher-semi": UnitMatcher(method="semi-matching"),
+    "SparseLayerPredictor": SparseLayerPredictor(decay=1e-3),
+    "Procrustes": Procrustes(),
+}
+#: Held-out scores read from the test rows' moments (others keep the rows).
+SCORED_FROM_MOMENTS = {"SVCCA", "PWCCA", "UnitMatcher", "UnitMatcher-semi"}
+
+
+@contextlib.contextmanager
+def device_accumulation(monkeypatch, forced=True):
+    """Force (or not) the device path; count its batches and host row writes."""
+    from skrep.torch import _compare_models as module
+
+    counts = {"device": 0, "host_rows": 0}
+    update, write = module._DeviceGrid.update, module._Rows.write
+
+    def counted_update(self, values):
+        counts["device"] += 1
+        assert all(isinstance(v, torch.Tensor) for v in values.values())
+        return update(self, values)
+
+    def counted_write(self, activations, n_batch):
+        counts["host_rows"] += 1
+        return write(self, activations, n_batch)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "_FORCE_DEVICE_ACCUMULATION", forced)
+        patch.setattr(module._DeviceGrid, "update", counted_update)
+        patch.setattr(module._Rows, "write", counted_write)
+        yield counts
+
+
+def both_paths(monkeypatch, *args, **kwargs):
+    with device_accumulation(monkeypatch, forced=False) as host_counts:
+        host = compare_models(*args, **kwargs)
+    assert host_counts["device"] == 0
+    with device_accumulation(monkeypatch) as counts:
+        device = compare_models(*args, **kwargs)
+    return host, device, counts
+
+
+@pytest.mark.parametrize("held_out", [False, True], ids=["in-sample", "held-out"])
+@pytest.mark.parametrize("name", list(DEVICE_MOMENTS))
+def test_device_accumulation_equals_host_on_corresponding_layers(
+    monkeypatch, name, held_out
+):
+    estimator = DEVICE_MOMENTS[name]
+    net_a, net_b = conv_net(0), conv_net(1)
+    inputs, test = images(150), images(60, seed=1) if held_out else None
+    host, device, counts = both_paths(
+        monkeypatch, net_a, net_b, inputs, {"1": "1", "3": "3", "6": "6"},
+        estimator, test=test, reduction="positions", batch_size=64,
+    )  # fmt: skip
+    assert_same_grid(device, host)
+    assert np.isfinite(np.diag(device.scores)).all()
+    n_batches = 3 + (1 if held_out and name in SCORED_FROM_MOMENTS else 0)
+    assert counts["device"] == n_batches
+    keeps_rows = not getattr(estimator, "_scores_from_fit", False) or (
+        held_out and name not in SCORED_FROM_MOMENTS
+    )
+    assert (counts["host_rows"] > 0) == keeps_rows
+
+
+@pytest.mark.parametrize("held_out", [False, True], ids=["in-sample", "held-out"])
+@pytest.mark.parametrize("name", list(DEVICE_MOMENTS))
+def test_device_accumulation_equals_host_on_a_layer_grid(monkeypatch, name, held_out):
+    estimator = DEVICE_MOMENTS[name]
+    net_a, net_b = mlp(0), mlp(1)
+    inputs, test = vectors(300), vectors(100, seed=1) if held_out else None
+    layers = (["1", "3", "4"], ["0", "1", "3"])
+    host, device, counts = both_paths(
+        monkeypatch, net_a, net_b, inputs, layers, estimator, test=test,
+        batch_size=64, extractor_params={"dtype": np.float64},
+    )  # fmt: skip
+    assert_same_grid(device, host)
+    assert device.scores.shape == (3, 3) and np.isfinite(device.scores).all()
+    assert counts["device"] >= 5
+    # And both equal extracting everything, then compare_layers.
+    want = reference(net_a, net_b, inputs, test, layers, estimator, dtype=np.float64)
+    assert_same_grid(device, want)
+
+
+@pytest.mark.parametrize("held_out", [False, True], ids=["in-sample", "held-out"])
+def test_device_accumulation_within_one_network(monkeypatch, held_out):
+    # One network on both sides: each layer's products are summed once.
+    net = conv_net(0)
+    inputs, test = images(150), images(60, seed=1) if held_out else None
+    for estimator in (SVCCA(), PWCCA(), UnitMatcher(), SparseLayerPredictor()):
+        host, device, _ = both_paths(
+            monkeypatch, net, net, inputs, ["1", "6", "9"], estimator, test=test
+        )
+        assert_same_grid(device, host)
+        if isinstance(estimator, (SVCCA, PWCCA)):  # dead units drop out of CCA
+            assert_allclose(np.diag(device.scores), 1.0, rtol=0, atol=1e-9)
+
+
+def test_device_grid_sums_each_layer_once():
+    from skrep._core.moments import Moments
+    from skrep.torch._compare_models import _DeviceGrid
+
+    rng = np.random.RandomState(0)
+    rows = {k: rng.randn(70, w) * 3 + 10 for k, w in (("a", 4), ("b", 3), ("c", 5))}
+    # Layers with twice the rows per input (positions), in a cell of their own.
+    rows.update({k: rng.randn(140, w) - 5 for k, w in (("d", 2), ("e", 6))})
+    cells = [("a", "b"), ("a", "c"), ("c", "b"), ("a", "a"), ("d", "e")]
+    for products, track_range in (("all", False), ("all", True), ("cross", False)):
+        grid = _DeviceGrid(cells, products, track_range)
+        for start in (0, 25, 50):  # three batches
+            grid.update(
+                {
+                    k: torch.from_numpy(
+                        v[len(v) // 70 * start : len(v) // 70 * (start + 25)]
+                    )
+                    for k, v in rows.items()
+                }
+            )
+        assert sorted(grid.squares) == ["a", "b", "c", "d", "e"]
+        assert grid.n_samples == {"a": 70, "b": 70, "c": 70, "d": 140, "e": 140}
+        for key_a, key_b in cells:
+            X, Y = rows[key_a], rows[key_b]
+            want = Moments(X.shape[1], Y.shape[1], products=products,
+                           track_range=track_range).update(X, Y)  # fmt: skip
+            got = grid.to_moments(
+                (key_a, key_b),
+                Moments(X.shape[1], Y.shape[1], products=products,
+                        track_range=track_range),
+            )  # fmt: skip
+            assert got.n_samples == len(X)
+            for g, w in zip(got.covariances(), want.covariances()):
+                if w is None:
+                    assert g is None
+                else:
+                    assert_allclose(g, w, rtol=1e-12, atol=1e-9)
+            # Independent formulas: the centred products of the rows.
+            Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+            assert_allclose(got.covariances()[4], Xc.T @ Yc, rtol=1e-12, atol=1e-9)
+            squares = np.concatenate([(Xc**2).sum(0), (Yc**2).sum(0)])
+            assert_allclose(got.squares, squares, rtol=1e-12, atol=1e-9)
+            if track_range:
+                assert_array_equal(got.minimum, np.concatenate([X.min(0), Y.min(0)]))
+                assert_array_equal(got.maximum, np.concatenate([X.max(0), Y.max(0)]))
+
+
+@pytest.mark.parametrize("estimator", [CKA(), DFTCCA()], ids=["CKA", "DFTCCA"])
+def test_other_accumulators_take_the_host_path(monkeypatch, estimator):
+    # Linear CKA accumulates its own statistics, DFTCCA reads maps: host path.
+    net_a, net_b = conv_net(0), conv_net(1)
+    reduction = "maps" if isinstance(estimator, DFTCCA) else "positions"
+    with device_accumulation(monkeypatch) as counts:
+        got = compare_models(
+            net_a, net_b, images(100), ["1", "3"], estimator, test=images(40, 1),
+            reduction=reduction,
+        )  # fmt: skip
+    assert counts["device"] == 0
+    want = reference(net_a, net_b, images(100), images(40, 1), ["1", "3"], estimator,
+                     reduction=reduction)  # fmt: skip
+    assert_same_grid(got, want)
+
+
+def dead_net(seed):
+    # A layer with dead units: ReLU after a bias of -100 on half its units.
+    net = mlp(seed)
+    with torch.no_grad():
+        net[2].bias[:4] = -100.0
+    return net
+
+
+@pytest.mark.parametrize("held_out", [False, True], ids=["in-sample", "held-out"])
+@pytest.mark.parametrize(
+    "name", ["SVCCA", "PWCCA", "UnitMatcher", "SparseLayerPredictor"]
+)
+def test_device_accumulation_warns_as_the_host_path(monkeypatch, name, held_out):
+    estimator = DEVICE_MOMENTS[name]
+    args = (dead_net(0), dead_net(1), vectors(300), ["1", "3"], estimator)
+    test = vectors(100, seed=1) if held_out else None
+    caught = {}
+    for forced in (False, True):
+        with (
+            device_accumulation(monkeypatch, forced=forced),
+            warnings.catch_warnings(record=True) as record,
+        ):
+            warnings.simplefilter("always")
+            grid = compare_models(*args, test=test, batch_size=64)
+        caught[forced] = sorted((w.category.__name__, str(w.message)) for w in record)
+        assert np.isfinite(grid.scores).all()
+    assert any(c == "DeadUnitWarning" for c, _ in caught[True])
+    assert caught[True] == caught[False]
+
+
+def test_stream_process_keeps_tensors_on_the_device():
+    from skrep.torch._extractor import _Stream
+
+    ext = TorchActivationExtractor(mlp(0), ["1", "3"], batch_size=16)
+    x = vectors(16)
+    with _Stream(ext, 32) as stream:
+        on_device, n = stream.process(x, on_device=True)
+        on_host, _ = stream.process(x)
+    assert n == 16
+    for name in ("1", "3"):
+        assert isinstance(on_device[name], torch.Tensor)
+        assert isinstance(on_host[name], np.ndarray)
+        assert_array_equal(on_device[name].numpy(), on_host[name])
+
+
+@cuda
+@pytest.mark.parametrize("held_out", [False, True], ids=["in-sample", "held-out"])
+def test_cuda_accumulates_on_the_gpu_and_equals_the_host(monkeypatch, held_out):
+    # float64 models: no TF32 on the GPU, so the digits agree with the CPU.
+    net_a, net_b = conv_net(0).double(), conv_net(1).double()
+    inputs, test = images(150), images(60, seed=1) if held_out else None
+    params = {"dtype": np.float64}
+    for name in ("SVCCA", "PWCCA", "UnitMatcher", "SparseLayerPredictor"):
+        estimator = DEVICE_MOMENTS[name]
+        for layers in ({"1": "1", "3": "3"}, ["1", "3", "6"]):
+            with device_accumulation(monkeypatch, forced=False) as counts:
+                on_gpu = compare_models(
+                    net_a, net_b, inputs, layers, estimator, test=test,
+                    reduction="positions" if isinstance(layers, dict) else "mean",
+                    device="cuda", extractor_params=params,
+                )  # fmt: skip
+            assert counts["device"] >= 3
+            on_cpu = compare_models(
+                net_a, net_b, inputs, layers, estimator, test=test,
+                reduction="positions" if isinstance(layers, dict) else "mean",
+                extractor_params=params,
+            )  # fmt: skip
+            assert_allclose(on_gpu.scores, on_cpu.scores, rtol=0, atol=1e-8)
+    for net in (net_a, net_b):
+        assert all(p.device.type == "cpu" for p in net.parameters())
+
+
+# --------------------------------------------------------------------------
 # Memory does not grow with the number of inputs
 # --------------------------------------------------------------------------
 

@@ -10,7 +10,10 @@ from sklearn.base import clone
 from torch import nn
 
 from skrep._compare import LayerComparison
-from skrep.base import get_skrep_tags
+from skrep._core.moments import Moments, constant_units
+from skrep._core.xp import XpMoments, _block_rows, wide_float
+from skrep.base import StreamingMixin, TwoViewMixin, get_skrep_tags
+from skrep.exceptions import DeadUnitWarning, warn
 from skrep.torch._extractor import (
     TorchActivationExtractor,
     _Batches,
@@ -124,9 +127,17 @@ class _Models:
             raise ValueError(f"{what} hold no samples.")
         return batches
 
+    def devices(self):
+        """Return the torch device each model runs on (as the streams resolve it)."""
+        return [_Stream(extractor, 0).device for extractor in self.extractors]
+
     @contextlib.contextmanager
-    def streams(self, n_samples, *, limit_blas=False):
-        """Enter one stream per extractor; yield a function batch -> acts."""
+    def streams(self, n_samples, *, limit_blas=False, on_device=False):
+        """Enter one stream per extractor; yield a function batch -> acts.
+
+        With ``on_device`` the activations are torch tensors on the models'
+        device, else NumPy arrays on the host.
+        """
         streams = [_Stream(extractor, n_samples) for extractor in self.extractors]
         on_cpu = any(s.device is None or s.device.type == "cpu" for s in streams)
         with contextlib.ExitStack() as stack:
@@ -142,7 +153,9 @@ class _Models:
                 stack.enter_context(stream)
 
             def run(batch):
-                outputs = [stream.process(batch) for stream in streams]
+                outputs = [
+                    stream.process(batch, on_device=on_device) for stream in streams
+                ]
                 rows = {n_batch for _, n_batch in outputs}
                 if len(rows) > 1:  # pragma: no cover - one batch, one count
                     raise ValueError(
@@ -211,6 +224,290 @@ def _fit_cell(est, A, B, name_a, name_b):
                 f"{name_a!r} of model_a and layer {name_b!r} of model_b.)"
             )
         raise
+
+
+# --------------------------------------------------------------------------
+# Accumulation on the device
+# --------------------------------------------------------------------------
+
+#: Accumulate on the device even when the models run on the CPU (tests).
+_FORCE_DEVICE_ACCUMULATION = False
+
+
+def _moments_template(estimator):
+    """Return the estimator's empty accumulator if it is two-view Moments, else None.
+
+    Only then can moments accumulated on the device stand for its
+    ``partial_fit`` (a :class:`~skrep.base.StreamingMixin`, whose
+    ``partial_fit`` validates the views and adds the rows to that
+    accumulator). An estimator with another accumulator (linear CKA's) or
+    its own view validation (DFTCCA's maps) takes the host path.
+    """
+    if (
+        not isinstance(estimator, StreamingMixin)
+        or type(estimator)._validate_views is not TwoViewMixin._validate_views
+    ):
+        return None
+    try:
+        template = clone(estimator)._new_accumulator(1, 1)
+    except Exception:  # noqa: BLE001 - its partial_fit says why, on the host path
+        return None
+    if type(template) is not Moments or not template.two_views:
+        return None
+    return template
+
+
+def _accumulate_on_device(models, estimator, reduction):
+    """Whether the activations stay on the models' device and are summed there.
+
+    When both models run on one device other than the CPU, and the
+    estimator streams through :class:`~skrep._core.moments.Moments`.
+    """
+    if isinstance(reduction, str) and reduction == "maps":
+        return False
+    if _moments_template(estimator) is None:
+        return False
+    devices = models.devices()
+    if any(device is None for device in devices) or len(set(devices)) > 1:
+        return False
+    return _FORCE_DEVICE_ACCUMULATION or devices[0].type != "cpu"
+
+
+class _DeviceGrid:
+    """Moments of every compared pair of layers, accumulated on the device.
+
+    Each layer's sums and products with itself are accumulated once (a
+    layer read by several cells, or by both sides of a grid within one
+    network, is not summed twice), and each cell adds only its cross
+    product ``A^T B``. All in float64 (where the device has it), over blocks
+    of rows centred on each layer's first batch's mean, as
+    :class:`~skrep._core.xp.XpMoments`; :meth:`to_moments` hands one cell's
+    totals to a host :class:`~skrep._core.moments.Moments`.
+
+    Parameters
+    ----------
+    cells : list of (str, str)
+        Keys of the layers of each cell, ``(key_a, key_b)``.
+    products : {"all", "cross"}
+        "all" keeps each layer's Gram matrix; "cross" its sums of squares.
+    track_range : bool
+        Also keep each unit's minimum and maximum.
+    """
+
+    def __init__(self, cells, products, track_range):
+        self.cells = list(dict.fromkeys(cells))
+        self.layers = list(dict.fromkeys(key for cell in self.cells for key in cell))
+        self.products, self.track_range = products, track_range
+        self.n_samples = {}  # rows per layer key
+        self.xp = self.device = self.dtype = None
+        self.shift, self.sums, self.squares = {}, {}, {}
+        self.minimum, self.maximum, self.cross = {}, {}, {}
+
+    def _start(self, values):
+        import array_api_compat
+
+        first = values[self.layers[0]]
+        self.xp = xp = array_api_compat.array_namespace(first)
+        self.device = first.device
+        self.dtype = wide_float(xp, self.device)
+        for key in self.layers:
+            value = xp.astype(values[key], self.dtype)
+            width = value.shape[1]
+            self.shift[key] = xp.mean(value, axis=0)
+            self.sums[key] = self._zeros((width,))
+            self.squares[key] = self._zeros(
+                (width, width) if self.products == "all" else (width,)
+            )
+        for key_a, key_b in self.cells:
+            shape = (values[key_a].shape[1], values[key_b].shape[1])
+            self.cross[key_a, key_b] = self._zeros(shape)
+
+    def _zeros(self, shape):
+        return self.xp.zeros(shape, dtype=self.dtype, device=self.device)
+
+    def update(self, values):
+        """Add one batch: ``values`` maps each layer key to its rows (tensors).
+
+        The two layers of a cell have the same number of rows; layers of
+        different cells may not (``reduction="positions"``).
+        """
+        if not self.layers:
+            return
+        if self.xp is None:
+            self._start(values)
+        xp = self.xp
+        groups = {}
+        for key in self.layers:
+            groups.setdefault(int(values[key].shape[0]), []).append(key)
+        for n, group in groups.items():
+            cells = [cell for cell in self.cells if cell[0] in group]
+            width = sum(int(values[key].shape[1]) for key in group)
+            step = _block_rows(width)
+            for start in range(0, n, step):
+                stop = min(n, start + step)
+                block = {
+                    key: xp.astype(values[key][start:stop, ...], self.dtype)
+                    - self.shift[key]
+                    for key in group
+                }
+                for key, Z in block.items():
+                    self.sums[key] = self.sums[key] + xp.sum(Z, axis=0)
+                    if self.products == "all":
+                        gram = xp.matmul(Z.T, Z)
+                    else:
+                        gram = xp.sum(Z * Z, axis=0)
+                    self.squares[key] = self.squares[key] + gram
+                for key_a, key_b in cells:
+                    self.cross[key_a, key_b] = self.cross[key_a, key_b] + xp.matmul(
+                        block[key_a].T, block[key_b]
+                    )
+            for key in group:
+                self.n_samples[key] = self.n_samples.get(key, 0) + n
+        if self.track_range:
+            for key in self.layers:
+                low = xp.astype(xp.min(values[key], axis=0), self.dtype)
+                high = xp.astype(xp.max(values[key], axis=0), self.dtype)
+                if key in self.minimum:
+                    low = xp.minimum(self.minimum[key], low)
+                    high = xp.maximum(self.maximum[key], high)
+                self.minimum[key], self.maximum[key] = low, high
+
+    def to_moments(self, cell, template):
+        """Fold one cell's totals into ``template`` (a host Moments), in place."""
+        key_a, key_b = cell
+        xp = self.xp
+        p, q = self.cross[cell].shape
+        part = XpMoments(p, q, xp=xp, device=self.device, products=self.products,
+                         track_range=self.track_range)  # fmt: skip
+        part.n_samples = self.n_samples.get(key_a, 0)
+        part.shift = (self.shift[key_a], self.shift[key_b])
+        part.sums = xp.concat([self.sums[key_a], self.sums[key_b]])
+        part.xy = self.cross[cell]
+        if self.products == "all":
+            part.xx, part.yy = self.squares[key_a], self.squares[key_b]
+        else:
+            part.squares_raw = xp.concat([self.squares[key_a], self.squares[key_b]])
+        if self.track_range:
+            part.minimum = xp.concat([self.minimum[key_a], self.minimum[key_b]])
+            part.maximum = xp.concat([self.maximum[key_a], self.maximum[key_b]])
+        return part.to_moments(template)
+
+
+def _first_rows(values):
+    """One row of each layer's activations, on the host (for validation)."""
+    return {key: value[:1, ...].cpu().numpy() for key, value in values.items()}
+
+
+def _host(values, keys):
+    return {key: values[key].cpu().numpy() for key in keys}
+
+
+def _keyed(acts_a, acts_b, side_b):
+    """One dict of a batch's activations, keyed by (side, layer name)."""
+    values = {("a", name): value for name, value in acts_a.items()}
+    if side_b == "b":
+        values.update({("b", name): value for name, value in acts_b.items()})
+    return values
+
+
+def _fit_cell_from_grid(est, grid, cell_keys, first_rows, name_a, name_b):
+    key_a, key_b = cell_keys
+    A, B = first_rows[key_a], first_rows[key_b]
+    try:
+        moments = grid.to_moments(
+            cell_keys, est._new_accumulator(A.shape[1], B.shape[1])
+        )
+        _finish_from_moments(est, moments, A, B)
+    except Exception as exc:
+        if hasattr(exc, "add_note"):
+            exc.add_note(
+                f"(compare_models: the moments of {type(est).__name__} on layer "
+                f"{name_a!r} of model_a and layer {name_b!r} of model_b.)"
+            )
+        raise
+
+
+def _finish_from_moments(est, moments, A, B):
+    """Leave ``est`` as ``partial_fit`` over the rows of ``moments`` leaves it.
+
+    ``A`` and ``B`` are one row of each view: they validate the views (units,
+    dtype) as the first ``partial_fit`` does; the rows are in ``moments``.
+    """
+    est._start_fit()
+    est._validate_views(A, B, reset=True, ensure_min_samples=1)
+    est._accumulator = moments
+    est.n_samples_seen_ = moments.n_samples
+    est._mark_pending()
+
+
+# Held-out scores from the moments of the test rows. The score of each of
+# these measures on rows depends on them only through their means and
+# centred cross-products; the formulas are the estimators' own ``score``
+# rewritten on those moments (tested equal to 1e-9).
+
+
+def _score_cca(est, moments):
+    """Correlations of the fitted variates, and PWCCA's weights, from moments."""
+    from skrep._cca import _normalise
+
+    n = moments.n_samples
+    mean_x, mean_y, cxx, cyy, cxy = moments.covariances()
+    Rx, Ry = est.x_rotations_, est.y_rotations_
+    mean_u = (mean_x - est.x_mean_) @ Rx
+    mean_v = (mean_y - est.y_mean_) @ Ry
+    squares_u = np.maximum(np.sum(Rx * (cxx @ Rx), axis=0), 0.0)
+    squares_v = np.maximum(np.sum(Ry * (cyy @ Ry), axis=0), 0.0)
+    cross = np.sum(Rx * (cxy @ Ry), axis=0)
+    constant = constant_units(mean_u, squares_u / n) | constant_units(
+        mean_v, squares_v / n
+    )
+    correlations = np.zeros(cross.shape)
+    ok = ~constant
+    correlations[ok] = cross[ok] / np.sqrt(squares_u[ok] * squares_v[ok])
+    correlations = np.clip(correlations, -1.0, 1.0)
+    n_constant = int(np.count_nonzero(constant))
+    if n_constant:
+        warn(
+            f"{n_constant} canonical variate(s) are constant (dead) on this "
+            "data; their correlation counts as 0.",
+            DeadUnitWarning,
+        )
+    if not hasattr(est, "weights_from"):
+        return float(correlations.mean())
+    # PWCCA: |<h_i, x_j>| with h_i the unit-norm centred variate and x_j a
+    # centred unit of the weighting view: |R^T C| / ||h_i||.
+    if est.weights_from == "x":
+        rotations, comoment, squares = Rx, cxx, squares_u
+    else:
+        rotations, comoment, squares = Ry, cyy, squares_v
+    norms = np.sqrt(squares)
+    loadings = (rotations.T @ comoment) / np.where(norms > 0, norms, 1.0)[:, None]
+    weights = _normalise(np.abs(loadings).sum(axis=1))
+    return float(weights @ correlations)
+
+
+def _score_matching(est, moments):
+    """Mean correlation of the fitted pairs on the test rows."""
+    from skrep._core.correlation import correlation_from_moments
+    from skrep._matching import _warn_dead_pairs
+
+    correlation, x_constant, y_constant = correlation_from_moments(moments)
+    matched = np.flatnonzero(est.match_ >= 0)
+    partners = est.match_[matched]
+    _warn_dead_pairs(int(np.count_nonzero(x_constant[partners] | y_constant[matched])))
+    return float(correlation[partners, matched].mean())
+
+
+def _held_out_from_moments(estimator):
+    """(products, scorer) when the held-out score reads the moments, else None."""
+    from skrep._cca import PWCCA, SVCCA
+    from skrep._matching import UnitMatcher
+
+    if type(estimator) in (SVCCA, PWCCA):
+        return "all", _score_cca
+    if type(estimator) is UnitMatcher and estimator.metric == "correlation":
+        return "cross", _score_matching
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -296,8 +593,12 @@ def compare_models(
     device : str, torch.device or None, default=None
         Where both models run; each is moved there for the call and moved
         back after (with its training flags and hooks restored, also on
-        error). None: each model's current device. The activations are
-        copied to the host and accumulated there, in float64.
+        error). None: each model's current device. On a GPU (both models on
+        one non-CPU device) and with an estimator that accumulates
+        :class:`~skrep._core.moments.Moments` (SVCCA, PWCCA, UnitMatcher,
+        SparseLayerPredictor, Procrustes), the activations stay on the
+        device and are accumulated there, in float64; otherwise they are
+        copied to the host and accumulated there, in float64 (see Notes).
     progress : bool, default=False
         Show a progress bar (tqdm) over the inputs, and one over ``test``.
     extractor_params : dict or None, default=None
@@ -356,6 +657,19 @@ def compare_models(
 
     In-sample CCA is biased upwards when inputs are few relative to units;
     held-out scores are how skrep fixes that (see the estimators).
+
+    **On a GPU.** With both models on one non-CPU device and an estimator
+    whose streaming state is :class:`~skrep._core.moments.Moments`, each
+    compared layer's sums and products with itself are accumulated on the
+    device once (however many cells read it), each cell adds its
+    cross-product, and at the end each cell's totals (``units x units``)
+    become the estimator's host accumulator, so it finishes as after
+    ``partial_fit`` (same warnings, same result to round-off). Held-out
+    scores of SVCCA, PWCCA and UnitMatcher are computed from the test rows'
+    moments, accumulated on the device too; the other estimators keep the
+    activations that ``score`` needs on the host, as described above.
+    Linear CKA (its own accumulator), DFTCCA (maps) and third-party
+    measures take the host path.
 
     **Equality.** Every batch is run once through each model (with the same
     ``batch_size``, the activations equal the extractor's), ``partial_fit``
@@ -469,6 +783,13 @@ def compare_models(
     compared_b = sorted({j for _, j in cells})
     fitted = {cell: clone(estimator) for cell in cells}
     read_in_sample = test is None and getattr(estimator, "_scores_from_fit", False)
+    on_device = _accumulate_on_device(models, estimator, reduction)
+    # Layer keys of the device accumulators: a layer of the one network of a
+    # grid within it is one key on both sides (its products are summed once).
+    side_b = "a" if len(extractors) == 1 else "b"
+    keys = {
+        cell: (("a", names_a[cell[0]]), (side_b, names_b[cell[1]])) for cell in cells
+    }
     keep = None
     if test is None and not read_in_sample:
         keep = (
@@ -478,32 +799,76 @@ def compare_models(
 
     # Fit: one pass over the inputs, every batch through both models once.
     checked = False
+    grid = first_rows = None
+    if on_device:
+        estimator._validate_params()  # as partial_fit would, before the pass
+        template = _moments_template(estimator)
+        grid = _DeviceGrid(list(keys.values()), template.products, template.track_range)
     with (
-        models.streams(batches.n_samples, limit_blas=True) as run,
+        models.streams(batches.n_samples, limit_blas=True, on_device=on_device) as run,
         _progress(progress, batches.n_samples, "compare_models") as bar,
     ):
         for batch in batches:
             acts_a, acts_b, n_batch = run(batch)
             if n_batch == 0:
                 continue
-            for (i, j), est in fitted.items():
-                A, B = acts_a[names_a[i]], acts_b[names_b[j]]
-                if not checked:
+            if not checked:
+                for i, j in cells:
+                    A, B = acts_a[names_a[i]], acts_b[names_b[j]]
                     _check_cell_rows(A, B, names_a[i], names_b[j], n_batch)
-                _fit_cell(est, A, B, names_a[i], names_b[j])
+            if on_device:
+                values = _keyed(acts_a, acts_b, side_b)
+                if first_rows is None:
+                    first_rows = _first_rows(values)
+                grid.update(values)
+                if keep is not None:
+                    acts_a = _host(acts_a, keep[0].names)
+                    acts_b = _host(acts_b, keep[1].names)
+            else:
+                for (i, j), est in fitted.items():
+                    A, B = acts_a[names_a[i]], acts_b[names_b[j]]
+                    _fit_cell(est, A, B, names_a[i], names_b[j])
             checked = True
             if keep is not None:
                 keep[0].write(acts_a, n_batch)
                 keep[1].write(acts_b, n_batch)
             if bar is not None:
                 bar.update(n_batch)
+    if on_device:
+        for cell, est in fitted.items():
+            _fit_cell_from_grid(est, grid, keys[cell], first_rows, names_a[cell[0]],
+                                names_b[cell[1]])  # fmt: skip
 
     # Score.
     scores = np.full((len(names_a), len(names_b)), np.nan)
+    held_out = None
+    if on_device and test is not None and test_batches.n_samples >= 2:
+        # (One test row: score() on the host path says why it cannot score.)
+        held_out = _held_out_from_moments(estimator)
     if read_in_sample:
         for (i, j), est in fitted.items():
             scores[i, j] = est._in_sample_score()
         evaluation = "in-sample"
+    elif held_out is not None:
+        # The test rows' moments, on the device; each pair scored from them.
+        products, scorer = held_out
+        test_grid = _DeviceGrid(list(keys.values()), products, False)
+        with (
+            models.streams(test_batches.n_samples, on_device=True) as run,
+            _progress(progress, test_batches.n_samples, "test") as bar,
+        ):
+            for batch in test_batches:
+                acts_a, acts_b, n_batch = run(batch)
+                if n_batch == 0:
+                    continue
+                test_grid.update(_keyed(acts_a, acts_b, side_b))
+                if bar is not None:
+                    bar.update(n_batch)
+        for cell, est in fitted.items():
+            p, q = est.n_features_in_, est.n_features_y_
+            template = Moments(p, q, products=products)
+            scores[cell] = scorer(est, test_grid.to_moments(keys[cell], template))
+        evaluation = "held-out"
     else:
         if keep is None:
             keep = (
@@ -511,13 +876,16 @@ def compare_models(
                 _Rows([names_b[j] for j in compared_b], test_batches.n_samples),
             )
             with (
-                models.streams(test_batches.n_samples) as run,
+                models.streams(test_batches.n_samples, on_device=on_device) as run,
                 _progress(progress, test_batches.n_samples, "test") as bar,
             ):
                 for batch in test_batches:
                     acts_a, acts_b, n_batch = run(batch)
                     if n_batch == 0:
                         continue
+                    if on_device:
+                        acts_a = _host(acts_a, keep[0].names)
+                        acts_b = _host(acts_b, keep[1].names)
                     keep[0].write(acts_a, n_batch)
                     keep[1].write(acts_b, n_batch)
                     if bar is not None:

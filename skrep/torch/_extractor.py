@@ -928,8 +928,13 @@ class _Stream:
                     )
         return False
 
-    def process(self, batch):
-        """Run one batch; return ({layer: ndarray}, its number of samples)."""
+    def process(self, batch, *, on_device=False):
+        """Run one batch; return ({layer: ndarray}, its number of samples).
+
+        With ``on_device=True`` the activations stay torch tensors on the
+        device the model ran on (rows x features; not for
+        ``reduction="maps"``), for a consumer that accumulates them there.
+        """
         run = self._run
         forward_fn = self.extractor.forward_fn
         if forward_fn is None and isinstance(batch, (tuple, list)) and batch:
@@ -964,6 +969,9 @@ class _Stream:
             TorchActivationExtractor._check_batch(
                 capture, value, n_batch, self.widths, self.positions, self.done
             )
+            if on_device and not self.maps:
+                activations[capture.name] = value
+                continue
             array = value.cpu().numpy()
             if self.maps:
                 array = _as_maps(array, capture.map_shape)
