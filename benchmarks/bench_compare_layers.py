@@ -11,7 +11,7 @@ cross-validated) with ``n_jobs=1`` and with ``n_jobs=2`` on joblib's
   a good fraction of a second).
 
 Each line prints the time of a configuration and its ratio to ``n_jobs=1``
-measured in the same run (below 1 is faster). Timings are the best of
+measured in the same run (below 1x is faster). Timings are the best of
 ``--repeat`` runs; loky's first call, which starts the worker processes,
 is timed separately ("cold"). Run ``python benchmarks/bench_compare_layers.py``
 (a minute or two on 2 cores) or ``--quick`` for a smoke run.
@@ -48,9 +48,9 @@ def timed(function, repeat):
     return best
 
 
-def run(name, acts_a, acts_b, repeat):
+def run(name, acts_a, acts_b, repeat, cvs=(None, 5)):
     estimator = SVCCA(svd_components=10)
-    for cv in (None, 5):
+    for cv in cvs:
 
         def grid(n_jobs, backend=None):
             def call():
@@ -79,7 +79,7 @@ def run(name, acts_a, acts_b, repeat):
         for label, seconds in rows:
             print(
                 f"    n_jobs=2 {label:<24} {seconds * 1e3:9.1f} ms  "
-                f"ratio to n_jobs=1: {seconds / baseline:6.2f}"
+                f"{seconds / baseline:6.2f}x the time of n_jobs=1"
             )
 
 
@@ -90,14 +90,16 @@ def main():
     args = parser.parse_args()
     small = (1203, [8, 16, 16, 32, 10])
     large = (2000, [256, 384, 512])
+    cvs = (None, 5)
     if args.quick:
-        small, large, args.repeat = (300, [8, 16]), (600, [64, 96]), 1
+        small, large, cvs = (300, [8, 16]), (600, [64, 96]), (None,)
     for name, (n, widths) in (("small", small), ("large", large)):
         run(
             f"{name} ({n} samples, widths {widths})",
             make_layers(n, widths, 0),
             make_layers(n, widths, 1),
             args.repeat,
+            cvs,
         )
 
 
