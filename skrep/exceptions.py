@@ -191,15 +191,17 @@ class _Recorder:
         self._previous_show = warnings.showwarning
         filters = []
         for action, message, category, module, lineno in warnings.filters:
-            if action in ("default", "once", "module") and (
-                issubclass(self.category, category)
-                or issubclass(category, self.category)
-            ):
-                action = "always"
+            if action in ("default", "once", "module"):
+                if issubclass(category, self.category):
+                    action = "always"
+                elif issubclass(self.category, category):
+                    # e.g. "default" for every UserWarning: count skrep's
+                    # repeats, and leave the others to the filter as it is.
+                    filters.append(("always", message, self.category, module, lineno))
             filters.append((action, message, category, module, lineno))
         warnings.filters[:] = filters
-        warnings._filters_mutated()
         # Where no filter decides, Python's default would show a repeat once.
+        # (Adding a filter also tells the warnings module that they changed.)
         warnings.filterwarnings("always", category=self.category, append=True)
         warnings.showwarning = self._showwarning
         with _LOCK:

@@ -404,3 +404,21 @@ def test_unit_matcher_semi_matching_names_repeat_x():
     Y = np.column_stack([X[:, 1], X[:, 1] + 0.1 * rng.randn(60), X[:, 0]])
     names = UnitMatcher(method="semi-matching").fit(X, Y).get_feature_names_out()
     assert names.tolist() == ["x1_for_y0", "x1_for_y1", "x0_for_y2"]
+
+
+def test_summarize_leaves_other_warnings_filters_alone():
+    # A "default" filter for every UserWarning shows a repeated non-skrep
+    # warning once, inside the context as outside; skrep's are counted.
+    X, Y = _dead_views()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.resetwarnings()
+        warnings.simplefilter("default", UserWarning)
+        with summarize_warnings() as summary:
+            for _ in range(3):
+                warnings.warn("someone else's", UserWarning)
+            for _ in range(3):
+                SVCCA(svd_components=None).fit(X, Y)
+    assert [str(w.message) for w in caught if w.category is UserWarning] == [
+        "someone else's"
+    ]
+    assert list(summary.counts.values()) == [3]
