@@ -186,6 +186,16 @@ class _Recorder:
             self._previous_show(message, category, filename, lineno, file, line)
 
     def __enter__(self):
+        # Inside an active recorder that collects this category (a function
+        # that summarizes, called in compare_layers' threads), the outer one
+        # counts everything: installing a second hook from several threads
+        # would race on the global warning state.
+        with _LOCK:
+            self._passive = any(
+                issubclass(self.category, outer.category) for outer in _ACTIVE
+            )
+        if self._passive:
+            return self
         self._catcher = warnings.catch_warnings()
         self._catcher.__enter__()
         self._previous_show = warnings.showwarning
@@ -209,6 +219,8 @@ class _Recorder:
         return self
 
     def __exit__(self, *exc_info):
+        if self._passive:
+            return False
         with _LOCK:
             _ACTIVE.remove(self)
         self._catcher.__exit__(*exc_info)
@@ -290,8 +302,9 @@ def summarize_warnings(category=SkrepWarning):
     ``loky`` backend with ``n_jobs`` above 1) are printed by those
     processes; run parallel work with ``joblib.parallel_config(
     backend="threading")`` inside this context to collect them, or use
-    :func:`skrep.compare_layers`, which collects its workers' warnings on
-    every backend.
+    :func:`skrep.compare_layers`, which collects its workers' warnings from
+    threads and processes alike. Inside another such context (or inside
+    :func:`skrep.compare_layers`), the outer one does the counting.
 
     Parameters
     ----------

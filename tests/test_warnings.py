@@ -422,3 +422,27 @@ def test_summarize_leaves_other_warnings_filters_alone():
         "someone else's"
     ]
     assert list(summary.counts.values()) == [3]
+
+
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+def test_compare_layers_with_permutations_in_parallel(backend):
+    # Each cell runs permutation_test, which summarizes its own refits; in
+    # compare_layers' workers the outer collection counts them all.
+    layers = _grid_with_dead_layer(n=60)
+    before = warnings.showwarning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with parallel_config(backend=backend):
+            compare_layers(
+                layers, estimator=SVCCA(svd_components=None), cv=2,
+                inference="permutation", n_permutations=3, random_state=0,
+                n_jobs=2,
+            )  # fmt: skip
+        dead = _messages(caught, DeadUnitWarning)
+        # The dead layer as X (3 pairs) and as Y (3 pairs): per pair, 2 folds
+        # of the score, then 2 folds of the statistic and of 3 permutations.
+        assert len(dead) == 2
+        for message in dead:
+            assert "[raised 30 times during" in message
+            assert "in 3 of 9 layer pairs" in message
+    assert warnings.showwarning is before
