@@ -34,8 +34,9 @@ def test_examples_are_found():
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.stem)
-def test_example_runs(path, monkeypatch):
+def test_example_runs(path, monkeypatch, tmp_path):
     monkeypatch.setenv("SKREP_EXAMPLES_QUICK", "1")
+    monkeypatch.setenv("SKREP_EXAMPLES_OUTPUT", str(tmp_path))
     monkeypatch.setattr(plt, "show", lambda *args, **kwargs: None)
     # The examples limit torch, BLAS and OpenMP to one thread, process-wide:
     # give the other tests theirs back afterwards.
@@ -44,6 +45,9 @@ def test_example_runs(path, monkeypatch):
         namespace = runpy.run_path(str(path), run_name="__main__")
         assert namespace["QUICK"] is True
         assert plt.get_fignums(), f"{path.name} drew no figure"
+        saved = sorted(tmp_path.glob(f"{path.stem}_*.png"))
+        assert saved, f"{path.name} saved no figure to SKREP_EXAMPLES_OUTPUT"
+        assert all(png.stat().st_size > 0 for png in saved)
     finally:
         plt.close("all")
         torch.set_num_threads(torch_threads)
