@@ -31,18 +31,24 @@ maps of the activations each one ignores.
 # %%
 # Networks that differ only in their random seed
 # ----------------------------------------------
-# Several networks trained from different seeds, and as many untrained ones
-# (their random initialisation, same architecture): pairs of trained nets are
-# what we measure, pairs of untrained nets the chance level, with the same
-# number of pairs. ``SKREP_EXAMPLES_QUICK=1`` makes a smoke-test run of a
-# few seconds.
+# Ten networks trained from different seeds, and as many untrained ones
+# (their random initialisation, same architecture and width). They form 5
+# **independent pairs** of trained nets (nets 0 and 1, 2 and 3, ...: each net
+# in one pair only), what we measure, and 5 pairs of untrained nets, the
+# chance level. Numbers are the mean and a 95% Student-t interval over the
+# pairs. ``SKREP_EXAMPLES_QUICK=1`` makes a smoke-test run of a few seconds
+# (2 small pairs, no checks); ``SKREP_EXAMPLES_OUTPUT`` names the folder the
+# figures are saved in.
 import os
 import time
 import warnings
 from itertools import combinations
+from pathlib import Path
 
 QUICK = os.environ.get("SKREP_EXAMPLES_QUICK") == "1"
-EPOCHS, WIDTH, N_NETS = (3, 8, 2) if QUICK else (15, 16, 4)
+EPOCHS, WIDTH, N_NETS = (3, 8, 4) if QUICK else (15, 16, 10)
+OUTPUT = Path(os.environ.get("SKREP_EXAMPLES_OUTPUT", "skrep-examples-output"))
+OUTPUT.mkdir(parents=True, exist_ok=True)
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -55,6 +61,7 @@ from skrep import CKA, DFTCCA, PWCCA, RSA, SVCCA, Procrustes, UnitMatcher, dead_
 from skrep.base import get_skrep_tags
 from skrep.datasets import load_digits_images
 from skrep.exceptions import DeadUnitWarning
+from skrep.inference import seed_comparison
 from skrep.torch import DIGITS_LAYERS, TorchActivationExtractor, train_digits_cnn
 
 # Small networks and small matrices: one thread each for torch and BLAS is
@@ -62,6 +69,9 @@ from skrep.torch import DIGITS_LAYERS, TorchActivationExtractor, train_digits_cn
 torch.set_num_threads(1)
 threadpool_limits(1)
 digits = load_digits_images()
+if QUICK:  # fewer images: the smoke test runs every path, on little data
+    digits.X_train, digits.y_train = digits.X_train[:300], digits.y_train[:300]
+    digits.X_test, digits.y_test = digits.X_test[:150], digits.y_test[:150]
 KINDS = ("trained", "untrained")
 
 
@@ -161,8 +171,14 @@ MEASURES = {
     "DFTCCA": DFTCCA(),
 }
 NAMES = list(MEASURES)
-PAIRS = list(combinations(range(N_NETS), 2))
-N_PAIRS = f"{len(PAIRS)} pair" + "s" * (len(PAIRS) > 1)
+PAIRS = [(i, i + 1) for i in range(0, N_NETS, 2)]  # independent pairs
+N_PAIRS = f"{len(PAIRS)} pairs"
+
+
+def mean_interval(values):
+    """Mean over pairs and its 95% Student-t interval."""
+    result = seed_comparison(np.asarray(values, dtype=float))  # against 0
+    return result.mean_difference, result.ci_low, result.ci_high
 
 
 def views(name):
@@ -192,21 +208,27 @@ with warnings.catch_warnings():
                     scores[kind][m, ell, p] = held_out
         seconds[name] = time.perf_counter() - start
 
-# ``gap`` is the trained pairs' mean minus the untrained pairs' mean.
-print(f"held-out similarity over {N_PAIRS}: mean [min, max]")
-print(f"{'layer':6} {'measure':15} {'trained':>21}   {'untrained':>21}   gap")
+# ``gap`` is the trained pairs' mean minus the untrained pairs' mean, with
+# its Welch 95% interval.
+print(f"held-out similarity over {N_PAIRS}: mean [95% interval]")
+print(f"{'layer':6} {'measure':15} {'trained':>24} {'untrained':>24} {'gap':>24}")
+gaps = {}
 for ell, layer in enumerate(LAYERS):
     for m, name in enumerate(NAMES):
         if np.isnan(scores["trained"][m, ell]).all():
             continue
         cells = []
         for kind in KINDS:
-            values = scores[kind][m, ell]
-            cells.append(
-                f"{values.mean():6.3f} [{values.min():6.3f}, {values.max():6.3f}]"
-            )
-        gap = scores["trained"][m, ell].mean() - scores["untrained"][m, ell].mean()
-        print(f"{layer:6} {name:15} {cells[0]}   {cells[1]}   {gap:6.3f}")
+            mean, low, high = mean_interval(scores[kind][m, ell])
+            cells.append(f"{mean:6.3f} [{low:6.3f}, {high:6.3f}]")
+        gap = seed_comparison(
+            scores["trained"][m, ell], scores["untrained"][m, ell], paired=False
+        )
+        gaps[name, layer] = gap
+        cells.append(
+            f"{gap.mean_difference:6.3f} [{gap.ci_low:6.3f}, {gap.ci_high:6.3f}]"
+        )
+        print(f"{layer:6} {name:15} " + " ".join(cells))
 print(
     "seconds per measure (all layers and pairs): "
     + ", ".join(f"{name} {s:.2f}" for name, s in seconds.items())
@@ -214,20 +236,19 @@ print(
 
 # %%
 # The same numbers as a figure: one panel per measure, on shared axes. The
-# line is the mean over pairs, the band spans the lowest and the highest pair.
+# line is the mean over pairs, the band its 95% interval; grey, the
+# untrained pairs (chance).
 fig, axes = plt.subplots(
     3, 3, figsize=(11, 8.5), layout="constrained", sharex=True, sharey=True
 )
 positions = np.arange(len(LAYERS))
 for ax, (m, name) in zip(axes.flat, enumerate(NAMES)):
     for kind, color in zip(KINDS, ("C0", "grey")):
-        values = scores[kind][m]
-        ax.plot(
-            positions, values.mean(axis=1), "o-", color=color, label=f"{kind} pairs"
-        )
-        ax.fill_between(
-            positions, values.min(axis=1), values.max(axis=1), color=color, alpha=0.25
-        )
+        usable = ~np.isnan(scores[kind][m]).any(axis=1)
+        stats = np.array([mean_interval(v) for v in scores[kind][m][usable]])
+        x = positions[usable]
+        ax.plot(x, stats[:, 0], "o-", color=color, label=f"{kind} pairs")
+        ax.fill_between(x, stats[:, 1], stats[:, 2], color=color, alpha=0.25)
     rows = "images x positions (maps)" if name == "DFTCCA" else "images"
     ax.set_title(f"{name}\nheld-out; rows: {rows}", fontsize=9)
     ax.axhline(0, color="black", linewidth=0.5)
@@ -237,10 +258,11 @@ for ax in axes[:, 0]:
     ax.set_ylabel("held-out similarity")
 axes[0, 0].legend(fontsize=8)
 fig.suptitle(
-    "Fitted on training images, scored on held-out images: "
-    f"{N_PAIRS} of trained nets vs {N_PAIRS} of untrained nets\n"
-    "(conv channels averaged over positions, except for DFTCCA)"
+    "Fitted on training images, scored on held-out images, digits: mean and 95% "
+    f"interval over {N_PAIRS} of trained nets\nvs {N_PAIRS} of untrained nets "
+    "(chance; conv channels averaged over positions, except for DFTCCA)"
 )
+fig.savefig(OUTPUT / "plot_measures_layers.png", dpi=100)
 
 # %%
 # Do the measures rank the layers the same way?
@@ -292,6 +314,7 @@ ax.set_title(
     "Rank agreement over (layer, trained pair) cells\n(held-out scores; Spearman)"
 )
 fig.colorbar(image, ax=ax, label="Spearman correlation")
+fig.savefig(OUTPUT / "plot_measures_rank_agreement.png", dpi=100)
 
 # %%
 # What each measure ignores
@@ -407,6 +430,7 @@ ax.set_title(
 )
 colorbar = fig.colorbar(image, ax=ax, label="log10 |difference|")
 colorbar.ax.axhline(-8, color="white", linewidth=2)  # the tolerance
+fig.savefig(OUTPUT / "plot_measures_invariances.png", dpi=100)
 
 # %%
 # The table set against what the measures document (their docstrings; the
@@ -444,50 +468,80 @@ colorbar.ax.axhline(-8, color="white", linewidth=2)  # the tolerance
 # %%
 # What the tables show
 # --------------------
-# The statements below are about the full run (four nets of width 16 trained
-# for 15 epochs, four untrained nets) and refer to what it prints above; the
-# quick smoke-test run (``SKREP_EXAMPLES_QUICK=1``) trains two smaller
-# networks for fewer epochs, and its numbers differ.
+# The printed tables come from this run; the statements below are checked by
+# the code that follows in the full run (5 pairs of width-16 networks
+# trained for 15 epochs, 5 pairs of untrained ones). The quick smoke-test
+# run checks nothing.
 #
-# * **Trained pairs score above the chance level, but not by the same
-#   margin.** The ``gap`` column is positive almost everywhere and largest
-#   at ``logits`` for every measure that reads that layer: networks that
-#   learned the same task agree most near the output. For every measure but
-#   UnitMatcher it is smallest at ``relu1``, where two *untrained* networks
-#   already score almost as high as two trained ones (CKA and Procrustes
-#   ``alpha=1`` near their maximum) and Procrustes ``alpha=0`` does not
-#   separate them at all. Plausibly, a first-layer channel's mean over the
-#   positions says little more than how much ink the image has, random
+# * **Trained pairs score above chance near the output, not everywhere.**
+#   At ``relu3``, ``relu4`` and ``logits`` the Welch interval of the gap
+#   (trained minus untrained) lies above 0 for every measure that reads the
+#   layer, and the gap is largest at ``logits`` for each of them: networks
+#   that learned the same task agree most near the output. At ``relu1`` the
+#   interval reaches 0 for SVCCA, PWCCA, both CKAs and Procrustes
+#   ``alpha=0``: with 5 pairs these measures do not separate trained from
+#   untrained networks there. Plausibly, a first-layer channel's mean over
+#   the positions says little more than how much ink the image has, random
 #   3x3 filters or trained ones. Without the untrained pairs, the high
 #   ``relu1`` scores would read as convergent learning.
-# * **The scales are not comparable.** CKA and Procrustes ``alpha=1`` score
-#   even untrained pairs near their maximum at ``relu1``. Procrustes
+# * **The scales are not comparable.** CKA and Procrustes ``alpha=1``
+#   score even the untrained pairs above 0.9 at ``relu1``. Procrustes
 #   ``alpha=0`` and DFTCCA average over every canonical direction, weak ones
 #   included, and score below SVCCA (which keeps the strong directions) and
-#   PWCCA (which weights them up) at every layer. UnitMatcher is lowest at
-#   ``relu4``, for trained and untrained pairs alike, because many of its
-#   units are dead (the counts above) and each dead unit's pair counts 0.
-#   Compare a measure with its own chance level, not with another measure.
-# * **One pair can mislead.** At ``relu1`` and ``relu2`` the ranges of
-#   trained and untrained pairs overlap for many measures, and at ``relu3``
-#   still for CKA and Procrustes ``alpha=1``: there, the lowest trained pair
-#   scores below the highest untrained pair. Use several seeds.
-# * **Biased and debiased CKA agree** to about two decimals: with the
-#   held-out images many more than the units (counts printed at the top),
-#   the bias that debiasing removes is small; it matters when the units are
-#   many relative to the images.
-# * **The measures do not order the layers the same way.** The rank
-#   agreement matrix shows two families. CKA (both estimators), Procrustes
-#   ``alpha=1`` and RSA agree closely with one another and put ``relu1``
-#   first. SVCCA, PWCCA and Procrustes ``alpha=0``, which whiten (every
-#   direction counts, whatever its variance), put ``logits`` first and agree
-#   with each other less closely; Procrustes ``alpha=0`` and CKA hardly
-#   agree at all. UnitMatcher puts ``logits`` first too, but its dead units
-#   push ``relu4`` to the bottom. DFTCCA, plain CCA over images *and*
-#   positions, orders the three convolutional layers as Procrustes
-#   ``alpha=0`` (plain CCA over images) does, not as the others do. What
-#   most per-image measures share is ``relu3`` at or near the bottom. Which
-#   layer is "most similar across seeds" depends on the measure: report the
+#   PWCCA (which weights them up) at every layer they read, on average.
+#   UnitMatcher is lowest at ``relu4``, for trained and untrained pairs
+#   alike: many of its units are dead (the counts above) and each dead
+#   unit's pair counts 0. Compare a measure with its own chance level, not
+#   with another measure.
+# * **Biased and debiased CKA agree** to within 0.01 on average at every
+#   layer: with many more held-out images than units, the bias that
+#   debiasing removes is small; it matters when the units are many relative
+#   to the images.
+# * **The measures do not order the layers the same way.** CKA (both
+#   estimators) and Procrustes ``alpha=1`` put ``relu1`` first; SVCCA,
+#   PWCCA, Procrustes ``alpha=0`` and UnitMatcher put ``logits`` first.
+#   Every per-image measure but UnitMatcher puts ``relu3`` last. Which layer
+#   is "most similar across seeds" depends on the measure: report the
 #   measure, its invariances and its chance level with the number.
+# * **Invariances.** Every measure is invariant, in-sample, to exactly the
+#   maps its tags declare (the list of differences is empty).
+if not QUICK:
+    for (name, layer), gap in gaps.items():
+        if layer in ("relu3", "relu4", "logits"):
+            assert gap.ci_low > 0, (name, layer)
+    for m, name in enumerate(NAMES):
+        layer_gaps = [
+            gaps[name, layer].mean_difference
+            for layer in LAYERS
+            if (name, layer) in gaps
+        ]
+        if name != "DFTCCA":
+            assert layer_gaps[-1] == max(layer_gaps), name
+    at_relu1 = {name for name in NAMES if gaps[name, "relu1"].ci_low <= 0}
+    assert at_relu1 == {"SVCCA", "PWCCA", "CKA", "CKA debiased", "Procrustes a=0"}
+    for name in ("CKA", "Procrustes a=1"):
+        assert scores["untrained"][NAMES.index(name), 0].mean() > 0.9, name
+    means = scores["trained"].mean(axis=2)  # (measures, layers), NaN if absent
+    for weak in ("Procrustes a=0", "DFTCCA"):
+        for strong in ("SVCCA", "PWCCA"):
+            reads = ~np.isnan(means[NAMES.index(weak)])
+            assert np.all(
+                means[NAMES.index(weak), reads] < means[NAMES.index(strong), reads]
+            ), (weak, strong)
+    um = NAMES.index("UnitMatcher")
+    for kind in KINDS:
+        assert np.argmin(scores[kind][um].mean(axis=1)) == LAYERS.index("relu4")
+    cka, debiased = NAMES.index("CKA"), NAMES.index("CKA debiased")
+    assert np.all(np.abs(means[cka] - means[debiased]) < 0.01)
+    first = {name: LAYERS[int(np.nanargmax(means[m]))] for m, name in enumerate(NAMES)}
+    last = {name: LAYERS[int(np.nanargmin(means[m]))] for m, name in enumerate(NAMES)}
+    assert all(first[n] == "relu1" for n in ("CKA", "CKA debiased", "Procrustes a=1"))
+    for name in ("SVCCA", "PWCCA", "Procrustes a=0", "UnitMatcher"):
+        assert first[name] == "logits", name
+    for name in NAMES:
+        if name not in ("UnitMatcher", "DFTCCA"):
+            assert last[name] == "relu3", name
+    assert last["UnitMatcher"] != "relu3"
+    assert (invariant == declared).all()
 
 plt.show()
