@@ -497,10 +497,14 @@ def compare_layers(
         threads took 0.5 to 0.9 times the time of ``n_jobs=1``, loky's
         first call 7 to 36 times (starting its workers: 10 to 16 s); for
         3 x 3 layers of 256 to 512 units on 2000 samples, threads took 0.6
-        to 1.0 times, loky with warm workers 0.65 to 0.9 times. So
-        ``n_jobs`` pays when there are more cores than BLAS uses well on
-        one fit: many small layers, or many cores; loky pays only when
-        each pair takes seconds and its workers are already running.
+        to 1.0 times, loky with warm workers 0.65 to 0.9 times; for a grid
+        that takes milliseconds (2 x 2 layers of 8 and 16 units on 300
+        samples, 5 to 9 ms with ``n_jobs=1``), threads took 1.3 to 2.5
+        times as long, a few milliseconds of dispatch. So ``n_jobs`` pays
+        when there are more cores than BLAS uses well on one fit: many
+        small layers, or many cores; loky pays only when each pair takes
+        seconds and its workers are already running. These timings come
+        from a machine shared with other work and vary from run to run.
     verbose : int, default=0
         joblib verbosity (progress messages).
 
