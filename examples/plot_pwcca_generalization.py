@@ -1,7 +1,7 @@
 """
-=================================================================
+==================================================================
 PWCCA between networks: generalising, memorising, wider, vs chance
-=================================================================
+==================================================================
 
 Morcos et al. (2018) introduced projection-weighted CCA (PWCCA), which
 averages the canonical correlations with weights proportional to how much
