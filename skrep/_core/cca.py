@@ -22,9 +22,12 @@ so both routes give the same rotations.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.linalg
+from scipy.linalg.blas import dtrmm, dtrsm
+from scipy.linalg.lapack import dpotrf
 
 from skrep._core.backend import decomposition_threads
 from skrep._core.moments import (
@@ -36,6 +39,7 @@ from skrep._core.spectral import (
     flip_signs,
     n_directions_to_keep,
     null_mask,
+    singular_values_from_covariance,
     spectrum_from_covariance,
     spectrum_from_data,
 )
@@ -85,21 +89,124 @@ class CCAResult:
     route: str
 
 
-def _pairs_from_cross(cross, x_basis, y_basis, n_samples, n_components):
+class _EigenWhitening:
+    """Whitening by the eigendecomposition of one view: ``V_k S_k^{-1}``.
+
+    With ``Xc = U S V^T``, ``W = V_k S_k^{-1}`` maps centred units to the
+    first ``k`` left singular vectors (unit norm, orthonormal); it keeps
+    exactly the ``k`` leading directions, so it serves truncation (SVCCA)
+    and rank-deficient views.
+    """
+
+    def __init__(self, singular_values, directions, k):
+        self.s, self.v, self.k = singular_values, directions, k
+
+    def whiten(self, cross):
+        """``W^T @ cross``."""
+        return (self.v[:, : self.k] / self.s[: self.k]).T @ cross
+
+    def rotations(self, pairs):
+        """``W @ pairs``: unit-norm variates ``Xc @ W @ pairs``."""
+        return (self.v[:, : self.k] / self.s[: self.k]) @ pairs
+
+    def loadings(self, pairs):
+        """``(Xc^T Xc W pairs)^T``: inner products of the variates with the units."""
+        return (pairs.T * self.s[: self.k]) @ self.v[:, : self.k].T
+
+
+class _CholeskyWhitening:
+    """Whitening by the Cholesky factor of ``Xc^T Xc = L L^T``: ``W = L^{-T}``.
+
+    ``Xc L^{-T}`` has orthonormal columns, so it serves like
+    :class:`_EigenWhitening` when every direction is kept; a Cholesky
+    factorisation and triangular solves cost a fraction of an
+    eigendecomposition with vectors. Used only for full-rank, well
+    conditioned views (see :func:`_whitening`).
+    """
+
+    def __init__(self, factor):
+        self.factor = factor
+
+    def whiten(self, cross):
+        """``L^{-1} @ cross``."""
+        return dtrsm(1.0, self.factor, cross, lower=1)
+
+    def rotations(self, pairs):
+        """``L^{-T} @ pairs``."""
+        return dtrsm(1.0, self.factor, pairs, lower=1, trans_a=1)
+
+    def loadings(self, pairs):
+        """``(L L^T L^{-T} pairs)^T = (L pairs)^T``."""
+        return dtrmm(1.0, self.factor, pairs, lower=1).T
+
+
+def _well_conditioned(singular_values, k):
+    """Whether a view keeps every direction and is safe for Cholesky whitening.
+
+    Every direction must be kept (no truncation, no null direction) and the
+    condition number of ``Xc^T Xc`` at most ``1 / MOMENTS_MIN_RATIO**2``:
+    then the Cholesky factorisation is backward stable at the same accuracy
+    as the eigendecomposition (both are exact for ``Xc^T Xc + E`` with
+    ``||E|| ~ eps ||Xc^T Xc||``) and cannot break down.
+    """
+    s = singular_values
+    return k == s.size and s[-1] >= MOMENTS_MIN_RATIO * s[0] > 0.0
+
+
+def _view_spectrum(cxx, components):
+    """Singular values of one view, and its directions where truncation needs them.
+
+    A view that may keep every direction (no truncation asked) first gets
+    its singular values alone (a third of the cost of the vectors): if it
+    turns out full rank and well conditioned, Cholesky whitens it.
+    """
+    keeps_all = components is None or (
+        not isinstance(components, bool)
+        and (
+            (isinstance(components, Integral) and components >= cxx.shape[0])
+            or (not isinstance(components, Integral) and isinstance(components, Real)
+                and components >= 1.0)
+        )
+    )  # fmt: skip
+    if keeps_all:
+        return singular_values_from_covariance(cxx), None
+    return spectrum_from_covariance(cxx)
+
+
+def _whitening(cxx, singular_values, directions, k):
+    """Return the cheapest exact whitening of one view (Cholesky, else eigenvectors)."""
+    if directions is None:
+        if _well_conditioned(singular_values, k):
+            factor, info = dpotrf(cxx, lower=1, clean=1, overwrite_a=0)
+            if info == 0:
+                return _CholeskyWhitening(factor)
+        # Rank-deficient or ill-conditioned: the eigenvectors. Their
+        # spectrum agrees with the values-only one to round-off; keep the
+        # first, already passed through the rank rule.
+        directions = spectrum_from_covariance(cxx)[1]
+    return _EigenWhitening(singular_values, directions, k)
+
+
+def _pairs_from_cross(cross, x_whitening, y_whitening, n_samples, n_components):
     """SVD of the whitened cross-product: correlations, rotations, loadings.
 
-    ``x_basis`` is ``(singular_values, directions, k)`` of the centred X;
-    with ``Xc = U S V^T``, the unit-norm variates are ``U_k a_i``, so their
-    inner products with the centred units are ``a_i^T S_k V_k^T`` and the
-    rotations giving unit-variance variates are ``sqrt(n) V_k S_k^{-1} a_i``.
+    With ``W`` a view's whitening (``Xc W`` orthonormal), the unit-norm
+    variates are ``Xc W a_i``, so their inner products with the centred
+    units are ``a_i^T W^T Xc^T Xc`` and the rotations giving unit-variance
+    variates are ``sqrt(n) W a_i``.
     """
-    a, rho, bt = scipy.linalg.svd(cross, full_matrices=False, check_finite=False)
+    a, rho, bt = scipy.linalg.svd(
+        cross, full_matrices=False, check_finite=False, lapack_driver="gesdd"
+    )
     n_pairs = rho.size if n_components is None else min(n_components, rho.size)
     scale = np.sqrt(n_samples)
     rotations, loadings = [], []
-    for (s, v, k), pairs in ((x_basis, a[:, :n_pairs]), (y_basis, bt[:n_pairs].T)):
-        rotations.append((v[:, :k] / s[:k]) @ pairs * scale)
-        loadings.append((pairs.T * s[:k]) @ v[:, :k].T)
+    for whitening, pairs in (
+        (x_whitening, a[:, :n_pairs]),
+        (y_whitening, bt[:n_pairs].T),
+    ):
+        rotations.append(whitening.rotations(pairs) * scale)
+        loadings.append(whitening.loadings(pairs))
     x_load, (x_rot, y_rot), (y_load,) = flip_signs(
         loadings[0], columns=rotations, rows=(loadings[1],)
     )
@@ -157,12 +264,14 @@ def cca_from_covariances(
         With ``route="moments"``.
     """
     with decomposition_threads(max(cxx.shape[0], cyy.shape[0])):
-        sx, vx = spectrum_from_covariance(cxx)
-        sy, vy = spectrum_from_covariance(cyy)
+        sx, vx = _view_spectrum(cxx, x_components)
+        sy, vy = _view_spectrum(cyy, y_components)
         rx, ry, kx, ky = _ranks_and_kept(sx, sy, rank_tol, x_components, y_components)
-        wx, wy = vx[:, :kx] / sx[:kx], vy[:, :ky] / sy[:ky]
+        x_whitening = _whitening(cxx, sx, vx, kx)
+        y_whitening = _whitening(cyy, sy, vy, ky)
+        cross = y_whitening.whiten(x_whitening.whiten(cxy).T).T
         rho, x_rot, x_load, y_rot, y_load = _pairs_from_cross(
-            wx.T @ cxy @ wy, (sx, vx, kx), (sy, vy, ky), n_samples, n_components
+            cross, x_whitening, y_whitening, n_samples, n_components
         )
     return CCAResult(
         mean_x, mean_y, x_rot, y_rot, rho, sx, sy, x_load, y_load, rx, ry, kx, ky,
@@ -229,7 +338,11 @@ def _cca_from_data(X, Y, x_components, y_components, n_components, rank_tol):
     uy, sy, vy = spectrum_from_data(np.subtract(Y, mean_y, dtype=np.float64))
     rx, ry, kx, ky = _ranks_and_kept(sx, sy, rank_tol, x_components, y_components)
     rho, x_rot, x_load, y_rot, y_load = _pairs_from_cross(
-        ux[:, :kx].T @ uy[:, :ky], (sx, vx, kx), (sy, vy, ky), X.shape[0], n_components
+        ux[:, :kx].T @ uy[:, :ky],
+        _EigenWhitening(sx, vx, kx),
+        _EigenWhitening(sy, vy, ky),
+        X.shape[0],
+        n_components,
     )
     # Singular values of rank-deficient wide data: pad to n_features.
     sx = np.concatenate([sx, np.zeros(X.shape[1] - sx.size)])

@@ -399,7 +399,10 @@ class Moments:
         new = cls(p, q)
         new.n_samples = int(n_samples)
         new._mean = np.concatenate([mean_x, mean_y]).astype(np.float64)
-        new._acc[: new.width, : new.width] = np.block([[cxx, cxy], [cxy.T, cyy]])
+        # Only the upper triangle of the accumulator is read.
+        new._acc[:p, :p] = cxx
+        new._acc[:p, p : new.width] = cxy
+        new._acc[p : new.width, p : new.width] = cyy
         return new
 
     # -- results ------------------------------------------------------------
@@ -474,10 +477,14 @@ def raw_covariances(X, Y):
     n = X.shape[0]
     with np.errstate(over="ignore", invalid="ignore"):
         mean_x, mean_y = X.mean(axis=0), Y.mean(axis=0)
-        cxx = X.T @ X - n * np.outer(mean_x, mean_x)
-        cyy = Y.T @ Y - n * np.outer(mean_y, mean_y)
-        cxy = X.T @ Y - n * np.outer(mean_x, mean_y)
+        cxx = X.T @ X
+        cxx -= n * np.outer(mean_x, mean_x)
+        cyy = Y.T @ Y
+        cyy -= n * np.outer(mean_y, mean_y)
+        cxy = X.T @ Y
+        cxy -= n * np.outer(mean_x, mean_y)
     check_finite_products(cxx, cyy, cxy)
+    # Exactly symmetric (X.T @ X is not always computed as one syrk).
     return mean_x, mean_y, 0.5 * (cxx + cxx.T), 0.5 * (cyy + cyy.T), cxy
 
 

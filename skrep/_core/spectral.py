@@ -11,6 +11,7 @@ __all__ = [
     "flip_signs",
     "n_directions_to_keep",
     "null_mask",
+    "singular_values_from_covariance",
     "spectrum_from_covariance",
     "spectrum_from_data",
 ]
@@ -35,6 +36,35 @@ def spectrum_from_covariance(cxx):
     order = np.argsort(eigenvalues)[::-1]
     singular_values = np.sqrt(np.clip(eigenvalues[order], 0.0, None))
     return singular_values, eigenvectors[:, order]
+
+
+def singular_values_from_covariance(cxx):
+    """Singular values of Xc from ``Xc.T @ Xc``, without the directions.
+
+    About a third of the cost of :func:`spectrum_from_covariance` (the
+    tridiagonal reduction alone, no back-transformation).
+
+    Parameters
+    ----------
+    cxx : ndarray of shape (n_features, n_features)
+        Centred cross-product matrix of one view.
+
+    Returns
+    -------
+    singular_values : ndarray of shape (n_features,)
+        Singular values of the centred data, in decreasing order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrep._core.spectral import singular_values_from_covariance
+    >>> singular_values_from_covariance(np.diag([1.0, 9.0, 4.0]))
+    array([3., 2., 1.])
+    """
+    eigenvalues = scipy.linalg.eigh(
+        cxx, eigvals_only=True, check_finite=False, driver="evd"
+    )
+    return np.sqrt(np.clip(eigenvalues[::-1], 0.0, None))
 
 
 def spectrum_from_data(Xc):
