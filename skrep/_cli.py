@@ -520,57 +520,6 @@ def _rows_per_example(shape, reduction):
     return int(np.prod(shape[2:])), shape[1]
 
 
-def _reduced(model, layers, reduction):
-    """Wrap ``model`` so that ``layers`` read out mean- or flatten-reduced.
-
-    ``analyse_networks`` makes every spatial position a row; the wrapper
-    exposes, for each layer, a module whose output is already
-    ``(examples, units)``, so that it gives one row per example.
-    """
-    import torch
-
-    layers = list(dict.fromkeys(layers))  # a layer paired twice reads out once
-
-    class Readout(torch.nn.Module):
-        def forward(self, x):
-            if x.ndim <= 2:
-                return x
-            if reduction == "mean":
-                return x.flatten(2).mean(dim=2)
-            return x.flatten(1)
-
-    class Reduced(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.add_module("_skrep_model", model)
-            for name in layers:
-                self.add_module(name.replace(".", "/"), Readout())
-
-        def forward(self, x):
-            outputs = {}
-            modules = dict(model.named_modules())
-
-            def hook(name):
-                def record(module, args, output):
-                    while isinstance(output, (tuple, list)) and output:
-                        output = output[0]
-                    outputs[name] = output
-
-                return record
-
-            handles = [modules[n].register_forward_hook(hook(n)) for n in layers]
-            try:
-                result = model(x)
-            finally:
-                for handle in handles:
-                    handle.remove()
-            for name in layers:
-                getattr(self, name.replace(".", "/"))(outputs[name])
-            return result
-
-    return Reduced().eval()
-
-
 # --------------------------------------------------------------------------
 # the commands
 
@@ -689,17 +638,6 @@ def _compare(args):
             loaded["a"][0], loaded["a"][1], args.seed + 1000, "model a"
         )
     layers = [a if a == b else (a, b) for a, b in pairs]
-    if args.reduction != "positions":
-        layers_a = [a for a, _ in pairs]
-        layers_b = [b for _, b in pairs]
-        nets["a"] = _reduced(nets["a"], layers_a, args.reduction)
-        nets["b"] = _reduced(nets["b"], layers_b, args.reduction)
-        if baseline is not None:
-            baseline = _reduced(baseline, layers_a, args.reduction)
-        layers = [
-            a2 if a2 == b2 else (a2, b2)
-            for a2, b2 in ((a.replace(".", "/"), b.replace(".", "/")) for a, b in pairs)
-        ]
     # the extraction itself, on two examples, so that its failures name a model
     from skrep._demo import extract_layers
 
@@ -710,7 +648,7 @@ def _compare(args):
         names = [pair[1] if key == "b" else pair[0] for pair in pairs_now]
         try:
             extract_layers(
-                net, names, inputs[train_index[:2]], reduction="positions",
+                net, names, inputs[train_index[:2]], reduction=args.reduction,
                 device=device,
             )  # fmt: skip
         except Exception as exc:
@@ -735,6 +673,7 @@ def _compare(args):
             baseline=baseline,
             output_dir=args.output_dir,
             device=device,
+            reduction=args.reduction,
             progress=lambda message: print(f"... {message}"),
         )
     except (ValueError, RuntimeError, TypeError) as exc:

@@ -171,6 +171,7 @@ def analyse_networks(
     n_resamples=0,
     random_state=0,
     data=("fitting inputs", "held-out inputs"),
+    reduction="positions",
     description=(),
     log=print,
     progress=None,
@@ -209,6 +210,11 @@ def analyse_networks(
         Seed of the bootstrap.
     data : (str, str), default=("fitting inputs", "held-out inputs")
         What the two sets of inputs are, for figure titles.
+    reduction : {"positions", "mean", "flatten"}, default="positions"
+        How a layer's output becomes rows: every spatial position of a conv
+        layer a row, one row of per-input means, or one flattened row per
+        input (:class:`~skrep.torch.TorchActivationExtractor`). Tables,
+        titles and the layer grid say which.
     description : sequence of str, default=()
         Lines that open the printed summary (e.g. the seeds).
     log : callable, default=print
@@ -222,6 +228,11 @@ def analyse_networks(
         Everything that was written to ``results.json``.
     """
     progress = progress or (lambda message: None)
+    if reduction not in _ROWS:
+        raise ValueError(
+            f"reduction must be one of {sorted(_ROWS)}, got {reduction!r}."
+        )
+    rows_are = _ROWS[reduction]
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     pairs = [(p, p) if isinstance(p, str) else tuple(p) for p in layers]
@@ -231,14 +242,12 @@ def analyse_networks(
     nets = {"a": net_a, "b": net_b, **dict(zip(labels, baselines))}
     others = {"b": "a~b", **{label: f"a~{label}" for label in labels}}
 
-    progress("extracting activations (every spatial position a row) ...")
+    progress(f"extracting activations ({rows_are[1]}) ...")
     acts = {}  # acts[(net, layer, reduction)] = (train, test)
     for key, net in nets.items():
         layer_names = [a if key != "b" else b for a, b in pairs]
         train, test = (
-            extract_layers(
-                net, layer_names, images, reduction="positions", device=device
-            )
+            extract_layers(net, layer_names, images, reduction=reduction, device=device)
             for images in (images_train, images_test)
         )
         for name, layer in zip(names, layer_names):
@@ -385,6 +394,8 @@ def analyse_networks(
             "kept_b": [kept[n][1] for n in names],
             "reduction": "mean over positions",
         },
+        "rows": rows_are[0],
+        "rows_in_tables": rows_are[2],
         "dead_units": dead,
         "warnings": notes,
     }
@@ -394,6 +405,27 @@ def analyse_networks(
     _write_outputs(output, results, matchers, spectra, grid, data)
     _report(results, output, log)
     return results
+
+
+#: How each extractor reduction makes rows: (in titles, in progress lines,
+#: in the printed tables).
+_ROWS = {
+    "positions": (
+        "every position a sample",
+        "every spatial position a row",
+        "every spatial position a sample",
+    ),
+    "mean": (
+        "one row per input: mean over positions",
+        "per-input means",
+        "per-input means (mean over positions)",
+    ),
+    "flatten": (
+        "one row per input: flattened outputs",
+        "flattened, one row per input",
+        "one flattened row per input",
+    ),
+}
 
 
 def _spread(values):
@@ -527,7 +559,7 @@ def _figures(output, results, matchers, spectra, grid, data):
     )  # fmt: skip
     fig.suptitle(
         "Unit correlations between nets a and b, in-sample "
-        f"({fit_data}, every position a sample)\n"
+        f"({fit_data}, {results['rows']})\n"
         "matched order: one-to-one matching (Li et al. 2016), best pairs first; "
         "ticks are unit ids",
         fontsize=10,
@@ -593,8 +625,8 @@ def _figures(output, results, matchers, spectra, grid, data):
         if ax is not axes[0, 0]:
             ax.set_ylabel("")
     fig.suptitle(
-        f"SVCCA canonical correlations, in-sample ({fit_data}, every position "
-        "a sample): nets a~b"
+        f"SVCCA canonical correlations, in-sample ({fit_data}, {results['rows']}): "
+        "nets a~b"
         + (", dashed grey: net a against untrained nets (chance)" if baselines else ""),
         fontsize=10,
     )
@@ -682,7 +714,7 @@ def _report(results, output, log):
     _table(rows, ["layer", "live_b"] + [f"{d:g}" for d in sparse["decays"]], log)
 
     log("\nSVCCA (Raghu et al. 2017) and PWCCA (Morcos et al. 2018), corresponding")
-    log("  layers, every spatial position a sample; fit = in-sample, held_out =")
+    log(f"  layers, {results['rows_in_tables']}; fit = in-sample, held_out =")
     log("  directions from the fit scored on held-out inputs; kept = SVD directions")
     log("  kept (SVCCA: 99% of the variance; PWCCA: all non-null)")
     if with_ci:

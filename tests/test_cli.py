@@ -50,6 +50,16 @@ MODELS = textwrap.dedent(
             return self.fc1(self.relu1(self.conv1(x)).flatten(1))
 
 
+    class SeqCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU())
+            self.head = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.head(self.features(x).mean(dim=(2, 3)))
+
+
     def make_mlp():
         return MLP()
 
@@ -70,6 +80,8 @@ SAVE = textwrap.dedent(
     torch.save(mymodels.CNN(), "cnn.pt")
     torch.save(mymodels.CNN().state_dict(), "cnn_a_w.pt")
     torch.save(mymodels.CNN(5).state_dict(), "cnn_5_w.pt")
+    torch.save(mymodels.SeqCNN(), "seq_a.pt")
+    torch.save(mymodels.SeqCNN(), "seq_b.pt")
     r = np.random.RandomState(0)
     np.save("flat.npy", r.rand(40, 16).astype(np.float32))
     np.save("img.npy", r.rand(40, 1, 4, 4).astype(np.float32))
@@ -265,6 +277,24 @@ def test_factory_in_users_file_with_weights_and_baseline(folder):
     results = json.loads((folder / "out-factory" / "results.json").read_text())
     assert results["layers"] == ["relu1", "fc1", "conv1~relu1"]
     assert {row["pair"] for row in results["cca"]} == {"a~b", "a~baseline"}
+
+
+@needs_script
+def test_dotted_layer_names_are_kept_under_mean_reduction(folder):
+    result = _run(
+        folder,
+        *_compare(
+            "--model-a", "seq_a.pt", "--model-b", "seq_b.pt", "--inputs", "img.npy",
+            "--layers", "features.1", "--reduction", "mean", out="out-dotted",
+        ),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    results = json.loads((folder / "out-dotted" / "results.json").read_text())
+    assert results["layers"] == ["features.1"]
+    assert results["rows"] == "one row per input: mean over positions"
+    assert "features/1" not in result.stdout
+    assert "features.1" in result.stdout
+    assert "per-input means (mean over positions)" in result.stdout
 
 
 @needs_script
