@@ -148,7 +148,8 @@ for (reduction, svd_components), diff in versus_chance.items():
 # ---------------------------------
 # :func:`~skrep.compare_layers` fits a clone of the estimator for each pair
 # of layers on the training images and scores it on the held-out images;
-# ``n_jobs=2`` runs the pairs in two worker processes. Here one row per image
+# ``n_jobs=2`` runs the pairs in two threads (its default backend; BLAS
+# releases the interpreter lock, and threads start in no time). Here one row per image
 # (``reduction="mean"``), so that all layers have the same rows.
 LAYERS = ["relu1", "relu2", "relu3", "relu4", "logits"]
 
