@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skrep._core.cca import cca_from_moments, fit_cca, needs_accurate_route, tied_groups
 from skrep._core.correlation import column_correlations
-from skrep._core.moments import Moments
+from skrep._core.moments import Moments, constant_units
 from skrep._core.xp import (
     ConstantFlags,
     column_correlations_xp,
@@ -263,21 +263,47 @@ class _BaseCCA(
             correlations, constant = column_correlations(U, V)
         else:
             correlations, constant = column_correlations_xp(xp, U, V)
-        n_constant = int(np.count_nonzero(constant))
-        if n_constant:
-            warn(
-                f"{n_constant} canonical variate(s) are constant (dead) on this "
-                "data; their correlation counts as 0.",
-                DeadUnitWarning,
-            )
+        _warn_dead_variates(constant)
         if xp is not None:
             return self._similarity_xp(xp, correlations, U, V, X, Y)
         return self._similarity(correlations, U, V, X, Y)
+
+    def _held_out_accumulator(self, n_units_x, n_units_y):
+        return Moments(n_units_x, n_units_y)
+
+    def _score_moments(self, moments):
+        """`_score` from the moments of the rows: the variates' moments.
+
+        With ``R`` the rotations, the variates' centred cross-products are
+        ``R_x^T C_xy R_y`` (and likewise for each view), their means
+        ``(mean - fitted mean) R``.
+        """
+        n = moments.n_samples
+        mean_x, mean_y, cxx, cyy, cxy = moments.covariances()
+        Rx, Ry = self.x_rotations_, self.y_rotations_
+        squares_u = np.maximum(np.sum(Rx * (cxx @ Rx), axis=0), 0.0)
+        squares_v = np.maximum(np.sum(Ry * (cyy @ Ry), axis=0), 0.0)
+        cross = np.sum(Rx * (cxy @ Ry), axis=0)
+        constant = constant_units(
+            (mean_x - self.x_mean_) @ Rx, squares_u / n
+        ) | constant_units((mean_y - self.y_mean_) @ Ry, squares_v / n)
+        correlations = np.zeros(cross.shape)
+        ok = ~constant
+        correlations[ok] = cross[ok] / np.sqrt(squares_u[ok] * squares_v[ok])
+        correlations = np.clip(correlations, -1.0, 1.0)
+        _warn_dead_variates(constant)
+        return self._similarity_from_moments(
+            correlations, (cxx, cyy), (squares_u, squares_v)
+        )
 
     def _similarity(self, correlations, U, V, X, Y):
         raise NotImplementedError
 
     def _similarity_xp(self, xp, correlations, U, V, X, Y):
+        raise NotImplementedError
+
+    def _similarity_from_moments(self, correlations, comoments, variate_squares):
+        """`_similarity` from the views' co-moments and the variates' squares."""
         raise NotImplementedError
 
 
@@ -438,6 +464,9 @@ class SVCCA(_BaseCCA):
 
     def _similarity_xp(self, xp, correlations, U, V, X, Y):
         return xp.mean(correlations)
+
+    def _similarity_from_moments(self, correlations, comoments, variate_squares):
+        return correlations.mean()
 
     _scores_from_fit = True
 
@@ -642,6 +671,27 @@ class PWCCA(_BaseCCA):
         centred = np.subtract(data, data.mean(axis=0), dtype=np.float64)
         weights = _normalise(np.abs(H.T @ centred).sum(axis=1))
         return weights @ correlations
+
+    def _similarity_from_moments(self, correlations, comoments, variate_squares):
+        # |<h_i, x_j>| with h_i the unit-norm centred variate and x_j a
+        # centred unit of the weighting view: |R^T C| / ||h_i||.
+        view = 0 if self.weights_from == "x" else 1
+        rotations = (self.x_rotations_, self.y_rotations_)[view]
+        norms = np.sqrt(variate_squares[view])
+        loadings = (rotations.T @ comoments[view]) / np.where(norms > 0, norms, 1.0)[
+            :, None
+        ]
+        return _normalise(np.abs(loadings).sum(axis=1)) @ correlations
+
+
+def _warn_dead_variates(constant):
+    n_constant = int(np.count_nonzero(constant))
+    if n_constant:
+        warn(
+            f"{n_constant} canonical variate(s) are constant (dead) on this "
+            "data; their correlation counts as 0.",
+            DeadUnitWarning,
+        )
 
 
 def _normalise(weights):

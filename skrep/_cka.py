@@ -13,6 +13,7 @@ from skrep._core.cka import (
     linear_cka,
     linear_cka_from_moments,
 )
+from skrep._core.moments import Moments
 from skrep.base import SkrepTags, StreamingMixin, both_views
 from skrep.exceptions import DeadUnitWarning, warn
 
@@ -473,10 +474,26 @@ class CKA(StreamingMixin, BaseEstimator):
     def _score(self, X, Y):
         self._check_n_samples(X.shape[0])
         route = self._route(X.shape[0], X.shape[1], Y.shape[1])
-        result = self._similarity(X, Y, route)
-        if result.x_degenerate or result.y_degenerate:
-            warn(_degenerate_note(result).strip(), DeadUnitWarning)
-        return result.cka
+        return _checked_cka(self._similarity(X, Y, route))
+
+    def _held_out_accumulator(self, n_units_x, n_units_y):
+        if self.kernel != "linear":
+            return None  # the RBF kernel needs every pair of rows
+        if self.debiased:
+            return LinearCKAMoments(n_units_x, n_units_y, debiased=True)
+        return Moments(n_units_x, n_units_y)
+
+    def _score_moments(self, moments):
+        """`_score` from the moments of the rows (linear kernel)."""
+        self._check_n_samples(moments.n_samples)
+        return _checked_cka(linear_cka_from_moments(moments, debiased=self.debiased))
+
+
+def _checked_cka(result):
+    """CKA of a result, warning when a centred kernel is zero."""
+    if result.x_degenerate or result.y_degenerate:
+        warn(_degenerate_note(result).strip(), DeadUnitWarning)
+    return result.cka
 
 
 def _degenerate_note(result):

@@ -19,16 +19,13 @@ import copy
 import sys
 
 import numpy as np
-from sklearn.base import _fit_context, clone
+from sklearn.base import _fit_context
 from sklearn.utils import check_array
 from sklearn.utils.validation import (
     _check_feature_names,
     _check_n_features,
     check_is_fitted,
 )
-
-from skrep._core.moments import Moments, constant_units
-from skrep.exceptions import DeadUnitWarning, warn
 
 __all__ = ["fit", "is_dask_collection", "partial_fit", "score"]
 
@@ -133,6 +130,10 @@ def _validate(estimator, X, y, *, reset, ensure_min_samples):
     if reset:
         estimator.n_features_y_ = Y.shape[1]
         estimator._y_is_1d = y.ndim == 1
+        if ensure_min_samples > 1:  # a fit, not a partial_fit batch
+            from skrep.base import _warn_if_transposed
+
+            _warn_if_transposed(X, Y)
     elif Y.shape[1] != estimator.n_features_y_:
         raise ValueError(
             f"y has {Y.shape[1]} units, but {type(estimator).__name__} was "
@@ -264,129 +265,17 @@ def partial_fit(estimator, X, y):
 def score(estimator, X, y):
     """``estimator.score(X, y)`` for dask arrays, from the moments of the rows.
 
-    The held-out scores of the CCA family, :class:`~skrep.UnitMatcher`
-    (correlation), :class:`~skrep.Procrustes` and :class:`~skrep.CKA`
-    (linear) depend on the rows given only through their means and centred
-    cross-products, which are reduced on the workers like a fit's.
+    A measure whose held-out score depends on the rows only through moments
+    (``_held_out_accumulator``: the CCA family, :class:`~skrep.UnitMatcher`
+    (correlation), :class:`~skrep.Procrustes`, :class:`~skrep.CKA`
+    (linear)) has them reduced on the workers like a fit's, then scores
+    from them with ``_score_from_moments``.
     """
     estimator._finalize()
     check_is_fitted(estimator)
-    scorer = _held_out_scorer(estimator)
-    X, Y = _validate(estimator, X, y, reset=False, ensure_min_samples=2)
-    return float(scorer(estimator, X, Y))
-
-
-def _held_out_scorer(estimator):
-    from skrep._cca import PWCCA, SVCCA
-    from skrep._cka import CKA
-    from skrep._matching import UnitMatcher
-    from skrep._procrustes import Procrustes
-
-    scorers = {
-        SVCCA: _score_cca,
-        PWCCA: _score_cca,
-        CKA: _score_cka,
-        UnitMatcher: _score_matching,
-        Procrustes: _score_procrustes,
-    }
-    scorer = scorers.get(type(estimator))
-    if scorer is None or getattr(estimator, "metric", "correlation") != "correlation":
+    if estimator._held_out_accumulator(1, 1) is None:
         raise refusal(estimator, "score")
-    return scorer
-
-
-def _moments(estimator, X, Y, products="all"):
-    empty = Moments(X.shape[1], Y.shape[1], products=products)
-    return reduce_moments(X, Y, empty, type(estimator).__name__)
-
-
-def _score_cca(estimator, X, Y):
-    """Correlations of the fitted variates, and PWCCA's weights, from moments."""
-    moments = _moments(estimator, X, Y)
-    n = moments.n_samples
-    mean_x, mean_y, cxx, cyy, cxy = moments.covariances()
-    Rx, Ry = estimator.x_rotations_, estimator.y_rotations_
-    mean_u = (mean_x - estimator.x_mean_) @ Rx
-    mean_v = (mean_y - estimator.y_mean_) @ Ry
-    squares_u = np.maximum(np.sum(Rx * (cxx @ Rx), axis=0), 0.0)
-    squares_v = np.maximum(np.sum(Ry * (cyy @ Ry), axis=0), 0.0)
-    cross = np.sum(Rx * (cxy @ Ry), axis=0)
-    constant = constant_units(mean_u, squares_u / n) | constant_units(
-        mean_v, squares_v / n
-    )
-    correlations = np.zeros(cross.shape)
-    ok = ~constant
-    correlations[ok] = cross[ok] / np.sqrt(squares_u[ok] * squares_v[ok])
-    correlations = np.clip(correlations, -1.0, 1.0)
-    n_constant = int(np.count_nonzero(constant))
-    if n_constant:
-        warn(
-            f"{n_constant} canonical variate(s) are constant (dead) on this "
-            "data; their correlation counts as 0.",
-            DeadUnitWarning,
-        )
-    if not hasattr(estimator, "weights_from"):
-        return correlations.mean()
-    from skrep._cca import _normalise
-
-    # PWCCA: |<h_i, x_j>| with h_i the unit-norm centred variate and x_j the
-    # centred unit, i.e. |R^T C| / ||h_i||, from the same moments.
-    if estimator.weights_from == "x":
-        rotations, comoment, squares = Rx, cxx, squares_u
-    else:
-        rotations, comoment, squares = Ry, cyy, squares_v
-    norms = np.sqrt(squares)
-    loadings = (rotations.T @ comoment) / np.where(norms > 0, norms, 1.0)[:, None]
-    weights = _normalise(np.abs(loadings).sum(axis=1))
-    return weights @ correlations
-
-
-def _score_cka(estimator, X, Y):
-    """CKA of the rows given (nothing from fit enters): a fit on them."""
-    return fit(clone(estimator), X, Y).cka_
-
-
-def _score_matching(estimator, X, Y):
-    """Mean correlation of the fitted pairs on the rows given."""
-    from skrep._core.correlation import correlation_from_moments
-
-    correlation, x_constant, y_constant = correlation_from_moments(
-        _moments(estimator, X, Y, products="cross")
-    )
-    matched = np.flatnonzero(estimator.match_ >= 0)
-    partners = estimator.match_[matched]
-    values = correlation[partners, matched]
-    n_constant = int(np.count_nonzero(x_constant[partners] | y_constant[matched]))
-    if n_constant:
-        warn(
-            f"{n_constant} matched pair(s) have a constant (dead) unit on "
-            "this data (standard deviation at most 1e-12 of its "
-            "root-mean-square value); their similarity counts as 0.",
-            DeadUnitWarning,
-        )
-    return values.mean()
-
-
-def _score_procrustes(estimator, X, Y):
-    """Cosine of the aligned, whitened views about the fitted means."""
-    moments = _moments(estimator, X, Y)
-    n = moments.n_samples
-    mean_x, mean_y, cxx, cyy, cxy = moments.covariances()
-    # Sums of products about the fitted means: C + n d d^T.
-    dx, dy = mean_x - estimator.x_mean_, mean_y - estimator.y_mean_
-    sxx = cxx + n * np.outer(dx, dx)
-    syy = cyy + n * np.outer(dy, dy)
-    sxy = cxy + n * np.outer(dx, dy)
-    Wx, Wy, Q = estimator.x_whitening_, estimator.y_whitening_, estimator.alignment_
-    x_norm2 = max(float(np.sum(Wx * (sxx @ Wx))), 0.0)
-    y_norm2 = max(float(np.sum(Wy * (syy @ Wy))), 0.0)
-    norms = np.sqrt(x_norm2 * y_norm2)
-    if not norms > 0:
-        warn(
-            "One view is constant (dead) on this data along every direction "
-            "learned in fit; its similarity counts as 0.",
-            DeadUnitWarning,
-        )
-        return 0.0
-    inner = float(np.sum((Wx @ Q) * (sxy @ Wy)))
-    return float(np.clip(inner / norms, -1.0, 1.0))
+    X, Y = _validate(estimator, X, y, reset=False, ensure_min_samples=2)
+    empty = estimator._held_out_accumulator(X.shape[1], Y.shape[1])
+    moments = reduce_moments(X, Y, empty, type(estimator).__name__)
+    return estimator._score_from_moments(moments)

@@ -587,6 +587,20 @@ class UnitMatcher(StreamingMixin, TransformerMixin, BaseEstimator):
         _warn_dead_pairs(int(np.count_nonzero(constant)))
         return values.mean()
 
+    def _held_out_accumulator(self, n_units_x, n_units_y):
+        if self.metric != "correlation":
+            return None  # the bins are quantiles of the rows
+        return Moments(n_units_x, n_units_y, products="cross")
+
+    def _score_moments(self, moments):
+        """`_score` from the moments of the rows: the matched correlations."""
+        correlation, x_constant, y_constant = correlation_from_moments(moments)
+        matched = np.flatnonzero(self.match_ >= 0)
+        partners = self.match_[matched]
+        dead = x_constant[partners] | y_constant[matched]
+        _warn_dead_pairs(int(np.count_nonzero(dead)))
+        return correlation[partners, matched].mean()
+
     def _score_xp(self, xp, X, Y):
         match = to_numpy(self.match_)
         matched = np.flatnonzero(match >= 0)

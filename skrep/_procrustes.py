@@ -406,12 +406,38 @@ class Procrustes(
         X_whitened = Xc @ self.x_whitening_
         Y_whitened = Yc @ self.y_whitening_
         norms = np.linalg.norm(X_whitened) * np.linalg.norm(Y_whitened)
-        if not norms > 0:
-            warn(
-                "One view is constant (dead) on this data along every direction "
-                "learned in fit; its similarity counts as 0.",
-                DeadUnitWarning,
-            )
-            return 0.0
-        inner = np.vdot(X_whitened @ self.alignment_, Y_whitened)
-        return float(np.clip(inner / norms, -1.0, 1.0))
+        return _cosine(np.vdot(X_whitened @ self.alignment_, Y_whitened), norms)
+
+    def _held_out_accumulator(self, n_units_x, n_units_y):
+        return Moments(n_units_x, n_units_y)
+
+    def _score_moments(self, moments):
+        """`_score` from the moments of the rows.
+
+        The products about the fitted means are ``C + n d d^T`` (``C`` the
+        centred ones, ``d`` the shift of the means); the whitened views'
+        inner products follow from them.
+        """
+        n = moments.n_samples
+        mean_x, mean_y, cxx, cyy, cxy = moments.covariances()
+        dx, dy = mean_x - self.x_mean_, mean_y - self.y_mean_
+        sxx = cxx + n * np.outer(dx, dx)
+        syy = cyy + n * np.outer(dy, dy)
+        sxy = cxy + n * np.outer(dx, dy)
+        Wx, Wy = self.x_whitening_, self.y_whitening_
+        x_norm2 = max(float(np.sum(Wx * (sxx @ Wx))), 0.0)
+        y_norm2 = max(float(np.sum(Wy * (syy @ Wy))), 0.0)
+        inner = float(np.sum((Wx @ self.alignment_) * (sxy @ Wy)))
+        return _cosine(inner, np.sqrt(x_norm2 * y_norm2))
+
+
+def _cosine(inner, norms):
+    """``inner / norms`` in [-1, 1]; 0, with a warning, when a view is dead."""
+    if not norms > 0:
+        warn(
+            "One view is constant (dead) on this data along every direction "
+            "learned in fit; its similarity counts as 0.",
+            DeadUnitWarning,
+        )
+        return 0.0
+    return float(np.clip(inner / norms, -1.0, 1.0))

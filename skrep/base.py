@@ -227,6 +227,17 @@ def _warn_if_transposed(X, Y):
         )
 
 
+def _fitted_in_array_api(estimator):
+    """Whether fitted attributes are arrays of another namespace than NumPy."""
+    return any(
+        hasattr(value, "shape")
+        and hasattr(value, "dtype")
+        and not isinstance(value, (np.ndarray, np.generic))
+        for name, value in estimator.__dict__.items()
+        if name.endswith("_") and not name.startswith("__")
+    )
+
+
 class TwoViewMixin:
     """Tags, view validation, the score template and lazy finalisation.
 
@@ -238,6 +249,9 @@ class TwoViewMixin:
       cannot stream raises a clear ``ValueError`` from it;
     - ``_fit_accumulator(accumulator)``: the fitted attributes from it;
     - ``_score(X, Y)``: the similarity on validated views;
+    - optionally ``_held_out_accumulator`` and ``_score_moments(moments)``:
+      the same similarity from the moments of the rows (see
+      :meth:`_score_from_moments`);
 
     and may override ``fit`` with a faster route, as long as it leaves an
     accumulator of its rows in ``_accumulator`` (so that ``partial_fit``
@@ -378,6 +392,54 @@ class TwoViewMixin:
         raise NotImplementedError(
             f"{type(self).__name__} needs the rows to score itself in-sample."
         )
+
+    def _held_out_accumulator(self, n_units_x, n_units_y):
+        """Return an empty accumulator of held-out rows, or None (the default).
+
+        A measure whose ``score`` depends on the rows only through moments
+        that an accumulator (``update(X, Y)`` and ``merge``, e.g.
+        :class:`~skrep._core.moments.Moments`) gathers returns an empty one
+        here and overrides ``_score_moments``; streaming consumers
+        (:mod:`skrep._dask`, :func:`skrep.torch.compare_models`) then score
+        held-out rows with :meth:`_score_from_moments`, without keeping
+        them. None means that ``score`` needs the rows themselves.
+        """
+        return None
+
+    def _score_from_moments(self, moments):
+        """Return ``score(X, y)`` from the accumulated moments of ``(X, y)``.
+
+        ``moments`` is an accumulator from ``_held_out_accumulator`` filled
+        with the rows; the result (and the warnings) are those of ``score``
+        on the rows themselves, to round-off.
+        """
+        self._finalize()
+        check_is_fitted(self)
+        name = type(self).__name__
+        if self._held_out_accumulator(1, 1) is None:
+            raise NotImplementedError(
+                f"{name} needs the rows to score them, not their moments."
+            )
+        if _fitted_in_array_api(self):
+            raise TypeError(
+                f"This {name} was fitted on array-API inputs: score it on "
+                "array-API rows, or fit it on NumPy arrays to score from moments."
+            )
+        widths = (moments.n_features_x, moments.n_features_y)
+        if widths != (self.n_features_in_, self.n_features_y_):
+            raise ValueError(
+                f"Moments of {widths[0]} and {widths[1]} units (X, Y), but {name} "
+                f"was fitted with {self.n_features_in_} and {self.n_features_y_}."
+            )
+        if moments.n_samples < 2:
+            raise ValueError(
+                f"Found {moments.n_samples} sample(s) while a minimum of 2 is "
+                f"required by {name}."
+            )
+        return float(self._score_moments(moments))
+
+    def _score_moments(self, moments):
+        raise NotImplementedError
 
     def _mark_pending(self):
         """Forget derived attributes; they are recomputed on first use."""
@@ -649,6 +711,14 @@ class StreamingMixin(TwoViewMixin):
             if "n_samples_seen_" not in est.__dict__:
                 raise ValueError(
                     f"{which} has seen no rows: call fit or partial_fit first."
+                )
+            if _fitted_in_array_api(est):
+                raise TypeError(
+                    f"{type(self).__name__}.merge takes estimators fitted on "
+                    f"NumPy arrays only: {which} was fitted on array-API inputs "
+                    "(array_api_dispatch=True), which keeps no mergeable "
+                    "moments. Fit it on all the rows at once, or on NumPy "
+                    "arrays with fit or partial_fit."
                 )
         if self.get_params(deep=False) != other.get_params(deep=False):
             raise ValueError(

@@ -158,6 +158,33 @@ def test_partial_fit_refused_with_clear_error(convert):
         est.partial_fit(X, Y)
 
 
+@pytest.mark.parametrize("convert", NAMESPACES)
+@pytest.mark.parametrize(
+    "estimator", [SVCCA(), UnitMatcher(), SparseLayerPredictor()], ids=repr
+)
+def test_merge_refused_with_clear_error(convert, estimator):
+    X, Y = _views(0, "float64")
+    numpy_fit = clone(estimator).fit(X[:60], Y[:60])
+    with sklearn.config_context(array_api_dispatch=True):
+        on_device = clone(estimator).fit(convert(X[60:]), convert(Y[60:]))
+    for a, b in ((on_device, numpy_fit), (numpy_fit, on_device)):
+        with pytest.raises(TypeError, match="array-API inputs.*Fit it"):
+            a.merge(b)
+    # Nothing was changed by the refusals.
+    assert numpy_fit._accumulator.n_samples == 60
+    assert numpy_fit.n_samples_seen_ == 60 and on_device.n_samples_seen_ == 340
+
+
+@pytest.mark.parametrize("convert", NAMESPACES)
+def test_score_from_moments_refused_after_an_array_api_fit(convert):
+    X, Y = _views(0, "float64")
+    with sklearn.config_context(array_api_dispatch=True):
+        est = SVCCA().fit(convert(X), convert(Y))
+    moments = est._held_out_accumulator(X.shape[1], Y.shape[1]).update(X, Y)
+    with pytest.raises(TypeError, match="fitted on array-API inputs"):
+        est._score_from_moments(moments)
+
+
 def test_numpy_fit_scored_with_tensors_is_refused():
     X, Y = _views(0, "float64")
     est = SVCCA().fit(X, Y)

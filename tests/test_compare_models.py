@@ -501,7 +501,9 @@ DEVICE_MOMENTS = {
     "Procrustes": Procrustes(),
 }
 #: Held-out scores read from the test rows' moments (others keep the rows).
-SCORED_FROM_MOMENTS = {"SVCCA", "PWCCA", "UnitMatcher", "UnitMatcher-semi"}
+SCORED_FROM_MOMENTS = {
+    "SVCCA", "PWCCA", "UnitMatcher", "UnitMatcher-semi", "Procrustes"
+}  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -639,9 +641,17 @@ def test_device_grid_sums_each_layer_once():
                 assert_array_equal(got.maximum, np.concatenate([X.max(0), Y.max(0)]))
 
 
-@pytest.mark.parametrize("estimator", [CKA(), DFTCCA()], ids=["CKA", "DFTCCA"])
-def test_other_accumulators_take_the_host_path(monkeypatch, estimator):
-    # Linear CKA accumulates its own statistics, DFTCCA reads maps: host path.
+@pytest.mark.parametrize(
+    "estimator, held_out_on_device",
+    [(CKA(), True), (CKA(debiased=True), False), (DFTCCA(), False)],
+    ids=["CKA", "CKA-debiased", "DFTCCA"],
+)
+def test_other_accumulators_take_the_host_path(
+    monkeypatch, estimator, held_out_on_device
+):
+    # Linear CKA accumulates its own statistics, DFTCCA reads maps: they fit
+    # on the host. Linear CKA's held-out score reads the test rows' moments
+    # (on the device); debiased CKA's needs row terms, so keeps the rows.
     net_a, net_b = conv_net(0), conv_net(1)
     reduction = "maps" if isinstance(estimator, DFTCCA) else "positions"
     with device_accumulation(monkeypatch) as counts:
@@ -649,7 +659,8 @@ def test_other_accumulators_take_the_host_path(monkeypatch, estimator):
             net_a, net_b, images(100), ["1", "3"], estimator, test=images(40, 1),
             reduction=reduction,
         )  # fmt: skip
-    assert counts["device"] == 0
+    assert counts["device"] == (1 if held_out_on_device else 0)  # one test batch
+    assert (counts["host_rows"] == 0) == held_out_on_device
     want = reference(net_a, net_b, images(100), images(40, 1), ["1", "3"], estimator,
                      reduction=reduction)  # fmt: skip
     assert_same_grid(got, want)
@@ -665,7 +676,7 @@ def dead_net(seed):
 
 @pytest.mark.parametrize("held_out", [False, True], ids=["in-sample", "held-out"])
 @pytest.mark.parametrize(
-    "name", ["SVCCA", "PWCCA", "UnitMatcher", "SparseLayerPredictor"]
+    "name", ["SVCCA", "PWCCA", "UnitMatcher", "SparseLayerPredictor", "Procrustes"]
 )
 def test_device_accumulation_warns_as_the_host_path(monkeypatch, name, held_out):
     estimator = DEVICE_MOMENTS[name]

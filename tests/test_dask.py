@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -248,6 +249,32 @@ def test_invalid_dask_input_raises_clear_errors():
         est.score(Xd[:, :3], Yd)
     with pytest.raises(ValueError, match="y has 2 units"):
         est.score(Xd, Yd[:, :2])
+
+
+def test_transposed_input_warns_as_with_numpy():
+    from skrep.exceptions import TransposedInputWarning
+
+    rng = np.random.RandomState(12)
+    X, Y = rng.randn(20, 300), rng.randn(20, 5)  # (units, samples), it seems
+    with pytest.warns(TransposedInputWarning) as expected:
+        SVCCA(svd_components=None).fit(X, Y)
+    with pytest.warns(TransposedInputWarning) as got:
+        SVCCA(svd_components=None).fit(chunked(X, 7), chunked(Y, 7))
+    messages = [
+        str(w.message) for w in expected if w.category is TransposedInputWarning
+    ]
+    assert [
+        str(w.message) for w in got if w.category is TransposedInputWarning
+    ] == messages
+    assert "X is 20 x 300" in messages[0]
+    # A partial_fit batch is no fit: few rows are expected there.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TransposedInputWarning)
+        warnings.simplefilter("ignore", SkrepWarning)
+        UnitMatcher().partial_fit(chunked(X, 7), chunked(Y, 7))
+        # Enough rows: no warning.
+        Xt, Yt = rng.randn(65, 700), rng.randn(65, 5)
+        UnitMatcher().fit(chunked(Xt, 20), chunked(Yt, 20))
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf])

@@ -10,10 +10,9 @@ from sklearn.base import clone
 from torch import nn
 
 from skrep._compare import LayerComparison
-from skrep._core.moments import Moments, constant_units
+from skrep._core.moments import Moments
 from skrep._core.xp import XpMoments, _block_rows, wide_float
 from skrep.base import StreamingMixin, TwoViewMixin, get_skrep_tags
-from skrep.exceptions import DeadUnitWarning, warn
 from skrep.torch._extractor import (
     TorchActivationExtractor,
     _Batches,
@@ -248,9 +247,18 @@ def _moments_template(estimator):
         or type(estimator)._validate_views is not TwoViewMixin._validate_views
     ):
         return None
+    return _two_view_moments(estimator, "_new_accumulator")
+
+
+def _two_view_moments(estimator, method):
+    """Return a clone's ``method(1, 1)`` if it is an empty two-view Moments.
+
+    Else None, also when it raises: the estimator's ``partial_fit`` or
+    ``score`` says why, on the host path.
+    """
     try:
-        template = clone(estimator)._new_accumulator(1, 1)
-    except Exception:  # noqa: BLE001 - its partial_fit says why, on the host path
+        template = getattr(clone(estimator), method)(1, 1)
+    except Exception:  # noqa: BLE001
         return None
     if type(template) is not Moments or not template.two_views:
         return None
@@ -263,9 +271,14 @@ def _accumulate_on_device(models, estimator, reduction):
     When both models run on one device other than the CPU, and the
     estimator streams through :class:`~skrep._core.moments.Moments`.
     """
+    return _moments_template(estimator) is not None and _on_one_device(
+        models, reduction
+    )
+
+
+def _on_one_device(models, reduction):
+    """Whether both models run on one device other than the CPU (or forced)."""
     if isinstance(reduction, str) and reduction == "maps":
-        return False
-    if _moments_template(estimator) is None:
         return False
     devices = models.devices()
     if any(device is None for device in devices) or len(set(devices)) > 1:
@@ -440,74 +453,18 @@ def _finish_from_moments(est, moments, A, B):
     est._mark_pending()
 
 
-# Held-out scores from the moments of the test rows. The score of each of
-# these measures on rows depends on them only through their means and
-# centred cross-products; the formulas are the estimators' own ``score``
-# rewritten on those moments (tested equal to 1e-9).
+def _held_out_template(models, estimator, reduction):
+    """Return the empty Moments the test rows are summed into on the device, or None.
 
-
-def _score_cca(est, moments):
-    """Correlations of the fitted variates, and PWCCA's weights, from moments."""
-    from skrep._cca import _normalise
-
-    n = moments.n_samples
-    mean_x, mean_y, cxx, cyy, cxy = moments.covariances()
-    Rx, Ry = est.x_rotations_, est.y_rotations_
-    mean_u = (mean_x - est.x_mean_) @ Rx
-    mean_v = (mean_y - est.y_mean_) @ Ry
-    squares_u = np.maximum(np.sum(Rx * (cxx @ Rx), axis=0), 0.0)
-    squares_v = np.maximum(np.sum(Ry * (cyy @ Ry), axis=0), 0.0)
-    cross = np.sum(Rx * (cxy @ Ry), axis=0)
-    constant = constant_units(mean_u, squares_u / n) | constant_units(
-        mean_v, squares_v / n
-    )
-    correlations = np.zeros(cross.shape)
-    ok = ~constant
-    correlations[ok] = cross[ok] / np.sqrt(squares_u[ok] * squares_v[ok])
-    correlations = np.clip(correlations, -1.0, 1.0)
-    n_constant = int(np.count_nonzero(constant))
-    if n_constant:
-        warn(
-            f"{n_constant} canonical variate(s) are constant (dead) on this "
-            "data; their correlation counts as 0.",
-            DeadUnitWarning,
-        )
-    if not hasattr(est, "weights_from"):
-        return float(correlations.mean())
-    # PWCCA: |<h_i, x_j>| with h_i the unit-norm centred variate and x_j a
-    # centred unit of the weighting view: |R^T C| / ||h_i||.
-    if est.weights_from == "x":
-        rotations, comoment, squares = Rx, cxx, squares_u
-    else:
-        rotations, comoment, squares = Ry, cyy, squares_v
-    norms = np.sqrt(squares)
-    loadings = (rotations.T @ comoment) / np.where(norms > 0, norms, 1.0)[:, None]
-    weights = _normalise(np.abs(loadings).sum(axis=1))
-    return float(weights @ correlations)
-
-
-def _score_matching(est, moments):
-    """Mean correlation of the fitted pairs on the test rows."""
-    from skrep._core.correlation import correlation_from_moments
-    from skrep._matching import _warn_dead_pairs
-
-    correlation, x_constant, y_constant = correlation_from_moments(moments)
-    matched = np.flatnonzero(est.match_ >= 0)
-    partners = est.match_[matched]
-    _warn_dead_pairs(int(np.count_nonzero(x_constant[partners] | y_constant[matched])))
-    return float(correlation[partners, matched].mean())
-
-
-def _held_out_from_moments(estimator):
-    """(products, scorer) when the held-out score reads the moments, else None."""
-    from skrep._cca import PWCCA, SVCCA
-    from skrep._matching import UnitMatcher
-
-    if type(estimator) in (SVCCA, PWCCA):
-        return "all", _score_cca
-    if type(estimator) is UnitMatcher and estimator.metric == "correlation":
-        return "cross", _score_matching
-    return None
+    When the estimator scores held-out rows from their moments
+    (``_held_out_accumulator`` gives a two-view
+    :class:`~skrep._core.moments.Moments`) and both models run on one
+    device other than the CPU: the test rows' moments are then accumulated
+    on the device, and each pair scored with ``_score_from_moments``.
+    """
+    if not isinstance(estimator, TwoViewMixin) or not _on_one_device(models, reduction):
+        return None
+    return _two_view_moments(estimator, "_held_out_accumulator")
 
 
 # --------------------------------------------------------------------------
@@ -665,11 +622,14 @@ def compare_models(
     cross-product, and at the end each cell's totals (``units x units``)
     become the estimator's host accumulator, so it finishes as after
     ``partial_fit`` (same warnings, same result to round-off). Held-out
-    scores of SVCCA, PWCCA and UnitMatcher are computed from the test rows'
-    moments, accumulated on the device too; the other estimators keep the
-    activations that ``score`` needs on the host, as described above.
-    Linear CKA (its own accumulator), DFTCCA (maps) and third-party
-    measures take the host path.
+    scores of SVCCA, PWCCA, UnitMatcher (correlation), Procrustes and
+    linear CKA (``debiased=False``) are computed from the test rows'
+    moments, accumulated on the device too (the estimators'
+    ``_score_from_moments``, equal to ``score`` on the rows to round-off);
+    the other estimators keep the activations that ``score`` needs on the
+    host, as described above. Linear CKA fits on the host (its own
+    accumulator), and DFTCCA (maps) and third-party measures take the host
+    path throughout.
 
     **Equality.** Every batch is run once through each model (with the same
     ``batch_size``, the activations equal the extractor's), ``partial_fit``
@@ -842,17 +802,18 @@ def compare_models(
     # Score.
     scores = np.full((len(names_a), len(names_b)), np.nan)
     held_out = None
-    if on_device and test is not None and test_batches.n_samples >= 2:
+    if test is not None and test_batches.n_samples >= 2:
         # (One test row: score() on the host path says why it cannot score.)
-        held_out = _held_out_from_moments(estimator)
+        held_out = _held_out_template(models, estimator, reduction)
     if read_in_sample:
         for (i, j), est in fitted.items():
             scores[i, j] = est._in_sample_score()
         evaluation = "in-sample"
     elif held_out is not None:
         # The test rows' moments, on the device; each pair scored from them.
-        products, scorer = held_out
-        test_grid = _DeviceGrid(list(keys.values()), products, False)
+        test_grid = _DeviceGrid(
+            list(keys.values()), held_out.products, held_out.track_range
+        )
         with (
             models.streams(test_batches.n_samples, on_device=True) as run,
             _progress(progress, test_batches.n_samples, "test") as bar,
@@ -865,9 +826,9 @@ def compare_models(
                 if bar is not None:
                     bar.update(n_batch)
         for cell, est in fitted.items():
-            p, q = est.n_features_in_, est.n_features_y_
-            template = Moments(p, q, products=products)
-            scores[cell] = scorer(est, test_grid.to_moments(keys[cell], template))
+            empty = est._held_out_accumulator(est.n_features_in_, est.n_features_y_)
+            moments = test_grid.to_moments(keys[cell], empty)
+            scores[cell] = est._score_from_moments(moments)
         evaluation = "held-out"
     else:
         if keep is None:
