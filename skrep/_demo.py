@@ -9,6 +9,7 @@ different seeds, plus an untrained network as the chance baseline.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import time
@@ -327,6 +328,22 @@ def analyse_networks(
         grid = compare_layers(
             train_a, train_b, SVCCA(), test=(test_a, test_b), n_jobs=None
         )
+        # the chance level of each cell: net a against each untrained net
+        chance_grids = [
+            compare_layers(
+                train_a,
+                {n: acts[label, n, "mean"][0] for n in names},
+                SVCCA(),
+                test=(test_a, {n: acts[label, n, "mean"][1] for n in names}),
+                n_jobs=None,
+            ).scores
+            for label in labels
+        ]
+        chance_grid = (
+            dataclasses.replace(grid, scores=np.mean(chance_grids, axis=0))
+            if chance_grids
+            else None
+        )
         for name in names:
             # SVD truncation is per view: a layer keeps as many directions in
             # every cell of its row (or column) as in the diagonal cell
@@ -393,6 +410,12 @@ def analyse_networks(
             "kept_a": [kept[n][0] for n in names],
             "kept_b": [kept[n][1] for n in names],
             "reduction": "mean over positions",
+            "chance_scores": None
+            if chance_grid is None
+            else chance_grid.scores.tolist(),
+            "chance_of": f"net a against {_nets(len(labels))}, mean"
+            if labels
+            else None,
         },
         "rows": rows_are[0],
         "rows_in_tables": rows_are[2],
@@ -567,21 +590,46 @@ def _figures(output, results, matchers, spectra, grid, data):
     fig.savefig(output / "correlation_matrices.png", dpi=90)
     plt.close(fig)
 
-    # layer x layer SVCCA with the kept directions
+    # layer x layer SVCCA with the kept directions, beside its chance level
     grid_results = results["svcca_layer_grid"]
+    chance_scores = grid_results["chance_scores"]
+    fig, axes = plt.subplots(
+        1, 1 if chance_scores is None else 2, figsize=(6.4 if chance_scores is None
+                                                       else 11.5, 5.6),
+        squeeze=False,
+    )  # fmt: skip
     ax = plot_layer_similarity(
         grid,
+        ax=axes[0, 0],
         kept=(grid_results["kept_a"], grid_results["kept_b"]),
-        title=f"SVCCA (99% variance) of per-image means, held-out: fitted on\n"
-        f"{fit_data}, scored on {held_out_data}; each cell the mean over its\n"
-        "canonical pairs (the fewer SVD directions kept of the two layers)",
+        title="nets a~b; each cell the mean over its canonical pairs\n"
+        "(the fewer SVD directions kept of the two layers)",
+        colorbar=False,
     )
-    ax.title.set_fontsize(9)
     ax.set_ylabel("net a layer (SVD directions kept)")
     ax.set_xlabel("net b layer (SVD directions kept)")
-    ax.figure.set_size_inches(6.4, 5.6)
-    ax.figure.savefig(output / "svcca_layer_grid.png", dpi=90)
-    plt.close(ax.figure)
+    if chance_scores is not None:
+        chance = plot_layer_similarity(
+            dataclasses.replace(grid, scores=np.asarray(chance_scores)),
+            ax=axes[0, 1],
+            title=f"chance: {grid_results['chance_of']}\n"
+            "(same layers of net a; untrained nets in the columns)",
+            colorbar=False,
+        )
+        chance.set_ylabel("")
+        chance.set_xlabel("untrained net layer")
+    for panel in axes.ravel():
+        panel.title.set_fontsize(9)
+    fig.colorbar(
+        ax.images[0], ax=axes, shrink=0.8, label="SVCCA similarity"
+    )  # fmt: skip
+    fig.suptitle(
+        f"SVCCA (99% variance) of per-image means, held-out: fitted on {fit_data}, "
+        f"scored on {held_out_data}",
+        fontsize=10,
+    )
+    fig.savefig(output / "svcca_layer_grid.png", dpi=90)
+    plt.close(fig)
 
     # sparse prediction loss against decay (0.5 is the chance level)
     sparse = results["sparse_prediction"]
@@ -773,6 +821,19 @@ def _report(results, output, log):
     ]
     grid_rows.append({"": "kept_b", **dict(zip(grid["layers_b"], grid["kept_b"]))})
     _table(grid_rows, ["", *grid["layers_b"], "kept_a"], log)
+    if grid["chance_scores"] is not None:
+        log(
+            f"\nThe same grid for net a against each untrained net (chance; "
+            f"{grid['chance_of']}):"
+        )
+        _table(
+            [
+                {"": a, **dict(zip(grid["layers_b"], row))}
+                for a, row in zip(grid["layers_a"], grid["chance_scores"])
+            ],
+            ["", *grid["layers_b"]],
+            log,
+        )
 
     log("\nDead (constant) units on the fitting inputs, per network")
     dead_rows = []

@@ -30,6 +30,7 @@ TABLES = {
     "sparse": ("Sparse prediction of net b's units", "layer"),
     "cca": ("SVCCA (Raghu et al. 2017) and PWCCA", "layer"),
     "grid": ("Layer x layer SVCCA", "relu1"),
+    "chance_grid": ("The same grid for net a against each untrained net", "relu1"),
     "dead": ("Dead (constant) units", "layer"),
 }
 TEXT_COLUMNS = ("layer", "method", "measure", "live_b", "kept_chance", "dead_chance")
@@ -222,6 +223,22 @@ def test_grid_best_cells_where_few_directions_are_kept(tables):
         scores = {column: grid[layer][column] for column in LAYERS}
         assert max(scores, key=scores.get) == "relu1", layer
         assert scores["relu1"] > scores[layer]  # beats the diagonal
+
+
+def test_grid_diagonal_against_its_chance_level(tables):
+    # "the diagonal is above its chance cell at relu3, relu4 and the logits,
+    # but not at relu1 and relu2, which the per-position table above does
+    # separate."
+    grid = {row["layer"]: row for row in tables["grid"]}
+    chance = {row["layer"]: row for row in tables["chance_grid"]}
+    assert [row["layer"] for row in tables["chance_grid"]] == list(LAYERS)
+    for layer in LAYERS:
+        above = grid[layer][layer] > chance[layer][layer]
+        assert above == (layer in ("relu3", "relu4", "logits")), layer
+    cca = _by(tables["cca"], "layer", "measure")
+    for layer in ("relu1", "relu2"):
+        row = cca[layer, "SVCCA"]
+        assert _low(row["a~b_held_out"]) > row["chance_held_out_range"][1], layer
 
 
 def test_dead_units_counted_not_nan(demo_lines, tables):
