@@ -11,7 +11,7 @@ import pytest
 
 import skrep._core.cca as cca_module
 from skrep._core.cca import cca_from_covariances, fit_cca
-from skrep._core.moments import raw_covariances
+from skrep._core.moments import Moments, raw_covariances
 
 
 def _views(seed, n=400, p=12, q=9):
@@ -113,3 +113,23 @@ def test_truncated_view_is_whitened_by_eigenvectors(whitenings):
     assert result.x_n_directions == 5
     accurate, _ = fit_cca(X, Y, x_components=5, algorithm="svd")
     _assert_same(result, accurate, rtol=1e-9)
+
+
+@pytest.mark.parametrize("copy", [True, False])
+def test_moments_from_covariances_fill_lazily_and_stream_on(copy):
+    X, Y = _views(3)
+    raw = raw_covariances(X[:300], Y[:300])
+    kept = [a.copy() for a in raw]
+    moments = Moments.from_covariances(300, *raw, copy=copy)
+    for got, want in zip(moments.covariances(), kept, strict=True):
+        np.testing.assert_array_equal(got, want)
+    moments.update(X[300:], Y[300:])
+    whole = Moments(X.shape[1], Y.shape[1]).update(X, Y)
+    for got, want in zip(moments.covariances(), whole.covariances(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+    # The caller's arrays are untouched either way.
+    for got, want in zip(raw, kept, strict=True):
+        np.testing.assert_array_equal(got, want)
+    copied = moments.copy()
+    copied.update(X[:5], Y[:5])
+    assert moments.n_samples == X.shape[0]

@@ -155,12 +155,32 @@ class Moments:
             # a scratch last column where each batch's sums land: updated in
             # place by BLAS (one symmetric rank-k product and one rank-one
             # correction per block), never copied.
-            self._acc = np.zeros((width + 1, width + 1), order="F")
+            self._acc_array = np.zeros((width + 1, width + 1), order="F")
         else:
             self._comoment = np.zeros((self.n_features_x, self.n_features_y))
             self._squares = np.zeros(width)
         self.minimum = np.full(width, np.inf) if track_range else None
         self.maximum = np.full(width, -np.inf) if track_range else None
+
+    @property
+    def _acc(self):
+        """The accumulator array; filled from the stored blocks on first use."""
+        blocks = self.__dict__.pop("_blocks", None)
+        if blocks is not None:
+            cxx, cyy, cxy = blocks
+            p, width = self.n_features_x, self.width
+            acc = np.zeros((width + 1, width + 1), order="F")
+            # Only the upper triangle of the accumulator is read.
+            acc[:p, :p] = cxx
+            acc[:p, p:width] = cxy
+            acc[p:width, p:width] = cyy
+            self._acc_array = acc
+        return self._acc_array
+
+    @_acc.setter
+    def _acc(self, value):
+        self.__dict__.pop("_blocks", None)
+        self._acc_array = value
 
     @property
     def width(self):
@@ -381,7 +401,7 @@ class Moments:
         return self.merge(other)
 
     @classmethod
-    def from_covariances(cls, n_samples, mean_x, mean_y, cxx, cyy, cxy):
+    def from_covariances(cls, n_samples, mean_x, mean_y, cxx, cyy, cxy, *, copy=True):
         """Moments (``products="all"``) from already centred cross-products.
 
         Parameters
@@ -390,19 +410,25 @@ class Moments:
         mean_x, mean_y : ndarray
         cxx, cyy, cxy : ndarray
             ``Xc^T Xc``, ``Yc^T Yc``, ``Xc^T Yc`` (not divided by n).
+        copy : bool, default=True
+            Copy the products; False hands them over (the caller must not
+            modify them afterwards).
 
         Returns
         -------
         moments : Moments
         """
         p, q = cxx.shape[0], cyy.shape[0]
-        new = cls(p, q)
+        new = cls.__new__(cls)
+        new.n_features_x, new.n_features_y = p, q
+        new.products, new.track_range = "all", False
+        new.minimum = new.maximum = None
         new.n_samples = int(n_samples)
         new._mean = np.concatenate([mean_x, mean_y]).astype(np.float64)
-        # Only the upper triangle of the accumulator is read.
-        new._acc[:p, :p] = cxx
-        new._acc[:p, p : new.width] = cxy
-        new._acc[p : new.width, p : new.width] = cyy
+        # The (p + q + 1)^2 accumulator is filled only when something reads
+        # it (covariances, streaming on): a fit that never streams skips it.
+        blocks = (cxx, cyy, cxy)
+        new._blocks = tuple(b.copy() for b in blocks) if copy else blocks
         return new
 
     # -- results ------------------------------------------------------------
@@ -544,7 +570,10 @@ def fit_by_route(
             "y_offset_energy": 2 * n * (raw[1] @ raw[1]),
         }
         if not imprecise(result, **offsets):
-            return result, Moments.from_covariances(n, *raw) if keep_moments else None
+            if not keep_moments:
+                return result, None
+            # The products are this function's own: hand them over.
+            return result, Moments.from_covariances(n, *raw, copy=False)
     moments = Moments(p, q).update(X, Y)
     result = from_covariances(*moments.covariances(), n)
     if algorithm == "auto" and imprecise(result):
