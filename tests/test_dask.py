@@ -251,6 +251,7 @@ def test_invalid_dask_input_raises_clear_errors():
         est.score(Xd, Yd[:, :2])
 
 
+@pytest.mark.filterwarnings("ignore::skrep.exceptions.InSampleBiasWarning")
 def test_transposed_input_warns_as_with_numpy():
     from skrep.exceptions import TransposedInputWarning
 

@@ -218,6 +218,7 @@ def test_skrep_torch_public_api():
     assert set(skrep.torch.__all__) == {
         "DIGITS_LAYERS",
         "DigitsCNN",
+        "ResNet18",
         "TorchActivationExtractor",
         "compare_models",
         "train_digits_cnn",
