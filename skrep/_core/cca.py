@@ -17,6 +17,13 @@ below :data:`MOMENTS_MIN_RATIO` times the largest (or the subtraction of the
 means cancelled too many digits), :func:`fit_cca` recomputes with the SVD.
 Signs of the canonical pairs follow :func:`~skrep._core.spectral.flip_signs`,
 so both routes give the same rotations.
+
+On the moments route each view is whitened by the cheapest exact means: a
+view that keeps every direction gets its singular values alone (for the
+rank rule) and, when it is full rank with a condition number of
+``Xc^T Xc`` at most ``1 / MOMENTS_MIN_RATIO**2``, a Cholesky factor; other
+views (null directions, ill-conditioned, truncated by SVCCA) get their
+eigenvectors. Both whitenings give the same pairs to round-off.
 """
 
 from __future__ import annotations
