@@ -14,20 +14,10 @@ from contextlib import nullcontext
 
 from threadpoolctl import ThreadpoolController
 
-__all__ = [
-    "BLAS_SMALL_UNITS",
-    "SINGLE_THREAD_MAX_UNITS",
-    "block_rows",
-    "decomposition_threads",
-]
+__all__ = ["SINGLE_THREAD_MAX_UNITS", "block_rows", "decomposition_threads"]
 
 #: Up to this many units per view, decompositions run on one BLAS thread.
 SINGLE_THREAD_MAX_UNITS = 768
-
-#: Up to this many units, OpenBLAS runs the decompositions on one thread by
-#: itself: switching the limit would only add its cost (tens of
-#: microseconds, noticeable when thousands of small fits run).
-BLAS_SMALL_UNITS = 128
 
 #: Rows per block when a pass over the data copies blocks (centring, casting
 #: to float64): large enough for BLAS to run at full speed, small enough that
@@ -48,11 +38,11 @@ def decomposition_threads(n_units):
     Returns
     -------
     context : context manager
-        ``threadpoolctl`` limit from :data:`BLAS_SMALL_UNITS` to
-        :data:`SINGLE_THREAD_MAX_UNITS` units, a no-op outside.
+        ``threadpoolctl`` limit up to :data:`SINGLE_THREAD_MAX_UNITS` units,
+        a no-op beyond.
     """
     global _controller
-    if n_units > SINGLE_THREAD_MAX_UNITS or n_units <= BLAS_SMALL_UNITS:
+    if n_units > SINGLE_THREAD_MAX_UNITS:
         return nullcontext()
     if _controller is None:
         _controller = ThreadpoolController()
