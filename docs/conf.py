@@ -48,6 +48,11 @@ intersphinx_mapping = {}  # no network: cross-links to other projects are off
 # quick form, as CI does) unless SKREP_DOCS_RUN_GALLERY=0, which only renders
 # their text and code.
 run_gallery = os.environ.get("SKREP_DOCS_RUN_GALLERY", "1") != "0"
+# The figures each example saves go under the build folder, not the sources.
+os.environ.setdefault(
+    "SKREP_EXAMPLES_OUTPUT",
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "_build", "figures"),
+)
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
