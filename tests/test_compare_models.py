@@ -808,3 +808,91 @@ def test_peak_memory_does_not_grow_with_the_number_of_inputs():
         growth[n] = report["growth"]
         assert np.isfinite(report["scores"]).all()
     assert growth[40_000] - growth[5_000] < 64 * 2**20, growth
+
+
+# --------------------------------------------------------------------------
+# Inference: p-values and intervals per cell
+# --------------------------------------------------------------------------
+
+
+def _held(net, layers, inputs, reduction):
+    return TorchActivationExtractor(
+        net, layers, reduction=reduction, batch_size=64
+    ).extract(inputs)
+
+
+def test_permutation_grid_keeps_an_inputs_positions_together():
+    net_a, net_b = conv_net(0), conv_net(1)
+    x, x_test = images(60, seed=3), images(30, seed=4)
+    layers = ["1", "3"]
+    got = compare_models(
+        net_a, net_b, x, layers, SVCCA(), test=x_test, reduction="positions",
+        inference="permutation", n_permutations=19, random_state=0,
+    )  # fmt: skip
+    rows_per_image = 64  # 8 x 8 positions, the rows of one image in order
+    want = compare_layers(
+        _held(net_a, layers, x, "positions"),
+        _held(net_b, layers, x, "positions"),
+        SVCCA(),
+        test=(
+            _held(net_a, layers, x_test, "positions"),
+            _held(net_b, layers, x_test, "positions"),
+        ),
+        groups=np.repeat(np.arange(60), rows_per_image),
+        inference="permutation",
+        n_permutations=19,
+        random_state=0,
+    )
+    assert got.inference == want.inference and "whole groups" in got.inference
+    assert_allclose(got.scores, want.scores, rtol=0, atol=ATOL)
+    assert_array_equal(got.pvalues, want.pvalues)
+    assert np.all((got.pvalues >= 1 / 20) & (got.pvalues <= 1))
+    # the streamed grid (no inference) has the same scores
+    streamed = compare_models(
+        net_a, net_b, x, layers, SVCCA(), test=x_test, reduction="positions"
+    )
+    assert_allclose(got.scores, streamed.scores, rtol=0, atol=1e-6)
+
+
+def test_bootstrap_grid_with_groups_of_inputs():
+    net_a, net_b = mlp(0), mlp(1)
+    x = vectors(80, seed=5)
+    input_groups = np.arange(80) // 2  # e.g. two crops of each image
+    layers = ["1", "3"]
+    got = compare_models(
+        net_a, net_b, x, layers, PWCCA(), reduction="mean", inference="bootstrap",
+        groups=input_groups, n_resamples=29, random_state=1,
+    )  # fmt: skip
+    want = compare_layers(
+        _held(net_a, layers, x, "mean"),
+        _held(net_b, layers, x, "mean"),
+        PWCCA(),
+        groups=input_groups,
+        inference="bootstrap",
+        n_resamples=29,
+        random_state=1,
+    )
+    assert got.evaluation == "in-sample"
+    assert_allclose(got.scores, want.scores, rtol=0, atol=ATOL)
+    assert_allclose(got.ci_low, want.ci_low, rtol=0, atol=ATOL)
+    assert_allclose(got.ci_high, want.ci_high, rtol=0, atol=ATOL)
+    assert np.all(got.ci_low <= got.ci_high)
+
+
+def test_inference_arguments_are_checked():
+    net_a, net_b = mlp(0), mlp(1)
+    x = vectors(40)
+    with pytest.raises(ValueError, match="groups is only used with inference"):
+        compare_models(net_a, net_b, x, ["1"], groups=np.arange(40))
+    with pytest.raises(ValueError, match="inference must be"):
+        compare_models(net_a, net_b, x, ["1"], inference="jackknife")
+    with pytest.raises(ValueError, match="one label per input"):
+        compare_models(
+            net_a, net_b, x, ["1"], inference="bootstrap", groups=np.arange(39)
+        )
+    conv_a, conv_b = conv_net(0), conv_net(1)
+    with pytest.raises(ValueError, match="same number of rows per input"):
+        compare_models(
+            conv_a, conv_b, images(20), ["1", "6"], reduction="positions",
+            inference="permutation", n_permutations=9,
+        )  # fmt: skip

@@ -90,6 +90,54 @@ def _check_model(model, which):
         )
 
 
+def _extract(extractors, names_a, names_b, inputs):
+    """Every compared layer's activations of ``inputs``, held: (a, b)."""
+    acts_a = extractors[0].extract(inputs)
+    acts_b = acts_a if len(extractors) == 1 else extractors[1].extract(inputs)
+    return (
+        {name: acts_a[name] for name in names_a},
+        {name: acts_b[name] for name in names_b},
+    )
+
+
+def _row_groups(acts, n_inputs, groups):
+    """Group labels of the rows: an input's rows (positions) stay together."""
+    rows = {np.asarray(a).shape[0] for layer in acts for a in layer.values()}
+    if len(rows) != 1:
+        raise ValueError(
+            "With inference, every compared layer must give the same number of "
+            f"rows per input; these give {sorted(rows)} rows for {n_inputs} "
+            'inputs. Use reduction="mean" (one row per input) or compare '
+            "layers of one map size."
+        )
+    (n_rows,) = rows
+    labels = np.arange(n_inputs) if groups is None else np.asarray(groups)
+    if labels.ndim != 1 or labels.shape[0] != n_inputs:
+        raise ValueError(
+            f"groups must give one label per input: shape ({n_inputs},), got "
+            f"{labels.shape}."
+        )
+    if n_rows == n_inputs:
+        return None if groups is None else labels
+    return np.repeat(labels, n_rows // n_inputs)
+
+
+def _compare_held(extractors, names_a, names_b, inputs, test, estimator, pairs,
+                  groups, options):  # fmt: skip
+    """compare_models with inference: the activations held, compare_layers."""
+    from skrep._compare import compare_layers
+
+    acts = _extract(extractors, names_a, names_b, inputs)
+    n_inputs = _Models(extractors).check_inputs(inputs, "The inputs").n_samples
+    row_groups = _row_groups(acts, n_inputs, groups)
+    held_out = None
+    if test is not None:
+        held_out = _extract(extractors, names_a, names_b, test)
+    return compare_layers(
+        *acts, estimator, test=held_out, groups=row_groups, pairs=pairs, **options
+    )
+
+
 def _make_extractor(model, layers, reduction, batch_size, device, params):
     extractor = TorchActivationExtractor(
         model,
@@ -486,6 +534,14 @@ def compare_models(
     device=None,
     progress=False,
     extractor_params=None,
+    inference=None,
+    groups=None,
+    n_permutations=999,
+    n_resamples=999,
+    confidence_level=0.95,
+    bootstrap_method="percentile",
+    random_state=None,
+    n_jobs=None,
 ):
     """Score pairs of layers of two torch models, streaming the activations.
 
@@ -562,6 +618,23 @@ def compare_models(
         Further parameters of :class:`TorchActivationExtractor` for both
         models, e.g. ``{"forward_fn": ..., "output_index": 0, "dtype":
         np.float64}``; the activations are float32 by default.
+    inference : {"permutation", "bootstrap"} or None, default=None
+        A permutation p-value or a bootstrap confidence interval for every
+        cell, as :func:`skrep.compare_layers` gives them
+        (:func:`skrep.inference.permutation_test`,
+        :func:`skrep.inference.bootstrap_interval`). Both need all the rows,
+        so with ``inference`` the activations of the compared layers are
+        extracted and held (memory grows with the inputs; see Notes) and
+        the grid is computed by :func:`skrep.compare_layers` on them.
+    groups : array-like of shape (n_inputs,), default=None
+        With ``inference``: a group label per *input* (e.g. crops of one
+        image), so that whole groups are permuted or resampled together.
+        With ``reduction="positions"`` every row of one input is always
+        kept together: the groups given (or, by default, the inputs
+        themselves) are spread over their rows.
+    n_permutations, n_resamples, confidence_level, bootstrap_method, \
+random_state, n_jobs
+        As in :func:`skrep.compare_layers`, with ``inference``.
 
     Returns
     -------
@@ -573,8 +646,10 @@ def compare_models(
     ------
     TypeError
         If ``estimator`` has no ``partial_fit`` (e.g.
-        :class:`~skrep.SparseLayerPredictorCV`, :class:`~skrep.RSA`), or a
-        model is not a ``torch.nn.Module``.
+        :class:`~skrep.SparseLayerPredictorCV`, :class:`~skrep.RSA`) and
+        ``inference`` is None (with ``inference`` the rows are held, so any
+        estimator :func:`~skrep.compare_layers` takes will do), or a model
+        is not a ``torch.nn.Module``.
     ValueError
         If ``estimator`` has a ``partial_fit`` that does not stream exactly
         (``UnitMatcher(metric="mutual_info")``, ``CKA(kernel="rbf")``), if a
@@ -640,7 +715,8 @@ def compare_models(
     ``fit`` takes another numerical route than its moments (``algorithm=
     "svd"``) may differ in the digits the moments lose (the estimators warn
     when that matters). Cross-validation, permutation tests and bootstrap
-    intervals need all the rows: use :func:`~skrep.compare_layers`.
+    intervals need all the rows: with ``inference`` the activations are
+    therefore held, and :func:`~skrep.compare_layers` computes the grid.
 
     **Threads.** While a model runs on the CPU, numpy's BLAS (which the
     accumulators use) is limited to one thread for the fitting pass
@@ -685,7 +761,17 @@ def compare_models(
     from skrep._cca import SVCCA
 
     estimator = SVCCA() if estimator is None else estimator
-    _check_estimator(estimator)
+    if inference is None:
+        _check_estimator(estimator)
+        if groups is not None:
+            raise ValueError(
+                "groups is only used with inference (to permute or resample "
+                "whole groups of inputs together); give inference= as well."
+            )
+    elif inference not in ("permutation", "bootstrap"):
+        raise ValueError(
+            f"inference must be 'permutation', 'bootstrap' or None, got {inference!r}."
+        )
     _check_model(model_a, "model_a")
     _check_model(model_b, "model_b")
     spec_a, spec_b, paired = _split_layers(layers)
@@ -727,6 +813,16 @@ def compare_models(
             _make_extractor(model_a, names_a, *options),
             _make_extractor(model_b, names_b, *options),
         ]
+    if inference is not None:
+        return _compare_held(
+            extractors, names_a, names_b, inputs, test, estimator, pairs, groups,
+            {
+                "inference": inference, "n_permutations": n_permutations,
+                "n_resamples": n_resamples, "confidence_level": confidence_level,
+                "bootstrap_method": bootstrap_method, "random_state": random_state,
+                "n_jobs": n_jobs,
+            },
+        )  # fmt: skip
     models = _Models(extractors)
     batches = models.check_inputs(inputs, "The inputs")
     test_batches = (
