@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skrep._core.cca import MOMENTS_MIN_RATIO, CCAResult
+from skrep._core.cca import MOMENTS_MIN_RATIO, CCAResult, _ranks_and_kept
 from skrep._core.moments import CONSTANT_TOL, Moments
-from skrep._core.spectral import n_directions_to_keep, null_mask
+from skrep._core.spectral import null_mask
 
 __all__ = [
     "ConstantFlags",
@@ -346,28 +346,6 @@ def _spectrum_from_covariance(xp, cxx):
     eigenvalues, eigenvectors = xp.linalg.eigh(cxx)
     eigenvalues = xp.flip(eigenvalues, axis=0)
     return xp.sqrt(xp.clip(eigenvalues, 0.0, None)), xp.flip(eigenvectors, axis=1)
-
-
-def _ranks_and_kept(sx, sy, rank_tol, x_components, y_components):
-    """Ranks and kept directions, decided on host copies of the spectra.
-
-    The same rule as the NumPy path: null singular values are set to 0 (in
-    the host copies, returned).
-    """
-    ranks = []
-    for s, name in ((sx, "X"), (sy, "Y")):
-        null = null_mask(s, rank_tol)
-        s[null] = 0.0
-        rank = int(np.count_nonzero(~null))
-        if rank == 0:
-            raise ValueError(
-                f"Every unit of {name} is constant (dead): there is no direction "
-                "to correlate."
-            )
-        ranks.append(rank)
-    kx = n_directions_to_keep(sx, ranks[0], x_components)
-    ky = n_directions_to_keep(sy, ranks[1], y_components)
-    return ranks[0], ranks[1], kx, ky
 
 
 def flip_signs_xp(xp, loadings, columns=(), rows=()):
