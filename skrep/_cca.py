@@ -40,6 +40,8 @@ from skrep.exceptions import (
 
 __all__ = ["PWCCA", "SVCCA", "pwcca", "svcca"]
 
+_LAZY_ROTATIONS = ("x_rotations_", "y_rotations_")
+
 
 class _BaseCCA(
     StreamingMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
@@ -170,7 +172,9 @@ class _BaseCCA(
 
     def _set_result(self, result, n_units_x, n_units_y):
         self.x_mean_, self.y_mean_ = result.x_mean, result.y_mean
-        self.x_rotations_, self.y_rotations_ = result.x_rotations, result.y_rotations
+        # The rotations are read from the result on first use (__getattr__):
+        # the moments route computes them only then.
+        self._cca_result = result
         self.canonical_correlations_ = result.correlations
         self.n_components_ = result.correlations.size
         self.x_singular_values_ = result.x_singular_values
@@ -183,6 +187,20 @@ class _BaseCCA(
         )
         self.algorithm_ = result.route
         self._set_weights(result)
+
+    def __getattr__(self, name):
+        # x_rotations_ and y_rotations_ come from the fitted CCAResult, which
+        # computes the canonical directions on first access and keeps them
+        # (not stored on the estimator, so reading them leaves its __dict__
+        # as fit left it).
+        if name in _LAZY_ROTATIONS:
+            state = self.__dict__
+            if state.get("_pending", False):
+                self._finalize()
+            result = state.get("_cca_result")
+            if result is not None and "n_components_" in state:
+                return getattr(result, name[:-1])
+        return super().__getattr__(name)
 
     def _set_weights(self, result):
         """Store what the similarity needs from fit (a hook for PWCCA)."""

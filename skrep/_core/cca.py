@@ -28,15 +28,14 @@ eigenvectors. Both whitenings give the same pairs to round-off.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.linalg
 from scipy.linalg.blas import dtrmm, dtrsm
-from scipy.linalg.lapack import dpotrf
 
-from skrep._core.backend import decomposition_threads
+from skrep._core.backend import single_blas_thread
 from skrep._core.moments import (
     check_finite_products,
     fit_by_route,
@@ -67,7 +66,6 @@ __all__ = [
 MOMENTS_MIN_RATIO = 1e-4
 
 
-@dataclass
 class CCAResult:
     """What a CCA fit learns. Rotations map centred data to variates.
 
@@ -77,23 +75,46 @@ class CCAResult:
     ``x_loadings[i, j]`` is the inner product of the i-th canonical variate,
     scaled to unit norm, with the centred activations of X's unit j (the
     quantity PWCCA weights are built from).
+
+    The moments route computes the correlations from the singular values of
+    the whitened cross-covariance alone; the directions (rotations and
+    loadings) come from its singular vectors, computed on first access of
+    any of them (``pairs``, a :class:`_LazyPairs`) and then kept.
     """
 
-    x_mean: np.ndarray
-    y_mean: np.ndarray
-    x_rotations: np.ndarray
-    y_rotations: np.ndarray
-    correlations: np.ndarray
-    x_singular_values: np.ndarray
-    y_singular_values: np.ndarray
-    x_loadings: np.ndarray
-    y_loadings: np.ndarray
-    x_rank: int
-    y_rank: int
-    x_n_directions: int
-    y_n_directions: int
-    n_samples: int
-    route: str
+    def __init__(
+        self, x_mean, y_mean, x_rotations, y_rotations, correlations,
+        x_singular_values, y_singular_values, x_loadings, y_loadings, x_rank,
+        y_rank, x_n_directions, y_n_directions, n_samples, route, *, pairs=None,
+    ):  # fmt: skip
+        self.x_mean, self.y_mean = x_mean, y_mean
+        self.correlations = correlations
+        self.x_singular_values = x_singular_values
+        self.y_singular_values = y_singular_values
+        self.x_rank, self.y_rank = x_rank, y_rank
+        self.x_n_directions, self.y_n_directions = x_n_directions, y_n_directions
+        self.n_samples, self.route = n_samples, route
+        if pairs is None:
+            self._directions = (x_rotations, y_rotations, x_loadings, y_loadings)
+        else:
+            self._directions = None
+        self._pairs = pairs
+
+    @property
+    def directions_computed(self):
+        """Whether the rotations and loadings have been computed."""
+        return self._directions is not None
+
+    def _direction(self, index):
+        if self._directions is None:
+            self._directions = self._pairs.compute()
+            self._pairs = None  # the whitenings and the cross-product are done
+        return self._directions[index]
+
+    x_rotations = property(lambda self: self._direction(0))
+    y_rotations = property(lambda self: self._direction(1))
+    x_loadings = property(lambda self: self._direction(2))
+    y_loadings = property(lambda self: self._direction(3))
 
 
 class _EigenWhitening:
@@ -180,18 +201,74 @@ def _view_spectrum(cxx, components):
     return spectrum_from_covariance(cxx)
 
 
-def _whitening(cxx, singular_values, directions, k):
-    """Return the cheapest exact whitening of one view (Cholesky, else eigenvectors)."""
+def _whitening_parts(cxx, singular_values, directions, k):
+    """Return what the cheapest exact whitening of one view needs (on a thread).
+
+    Returns ``("cholesky", factor)`` for a full-rank, well-conditioned view
+    whose Cholesky factorisation succeeds, else ``("eigen", directions)``.
+    Only :mod:`numpy.linalg` is called, which releases the GIL, so the two
+    views' parts are computed concurrently.
+    """
     if directions is None:
         if _well_conditioned(singular_values, k):
-            factor, info = dpotrf(cxx, lower=1, clean=1, overwrite_a=0)
-            if info == 0:
-                return _CholeskyWhitening(factor)
+            try:
+                return "cholesky", np.linalg.cholesky(cxx)
+            except np.linalg.LinAlgError:
+                pass
         # Rank-deficient or ill-conditioned: the eigenvectors. Their
         # spectrum agrees with the values-only one to round-off; keep the
         # first, already passed through the rank rule.
         directions = spectrum_from_covariance(cxx)[1]
-    return _EigenWhitening(singular_values, directions, k)
+    return "eigen", directions
+
+
+def _whitening(kind, part, singular_values, k):
+    """Return the whitening object of one view from :func:`_whitening_parts`."""
+    if kind == "cholesky":
+        return _CholeskyWhitening(part)
+    return _EigenWhitening(singular_values, part, k)
+
+
+#: From this many units (the larger view), the two views' decompositions
+#: run concurrently on two threads, one BLAS thread each.
+CONCURRENT_MIN_UNITS = 256
+
+
+def _both(first, second, n_units):
+    """Run two independent decompositions, concurrently for large views.
+
+    The functions call :mod:`numpy.linalg` alone (it releases the GIL);
+    each runs on one BLAS thread (:func:`single_blas_thread`), so the two
+    use two cores. Below :data:`CONCURRENT_MIN_UNITS` units the start of a
+    thread costs more than it saves, and they run in turn.
+    """
+    if n_units < CONCURRENT_MIN_UNITS:
+        return first(), second()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(second)
+        result = first()
+        return result, pending.result()
+
+
+class _LazyPairs:
+    """The singular vectors of the whitened cross-product, when first read.
+
+    Holds the whitened cross-product and both whitenings (units squared of
+    memory) until :meth:`compute` runs.
+    """
+
+    def __init__(self, cross, x_whitening, y_whitening, n_samples, n_components):
+        self.cross = cross
+        self.whitenings = (x_whitening, y_whitening)
+        self.n_samples, self.n_components = n_samples, n_components
+
+    def compute(self):
+        """Return ``(x_rotations, y_rotations, x_loadings, y_loadings)``."""
+        with single_blas_thread():
+            _, x_rot, x_load, y_rot, y_load = _pairs_from_cross(
+                self.cross, *self.whitenings, self.n_samples, self.n_components
+            )
+        return x_rot, y_rot, x_load, y_load
 
 
 def _pairs_from_cross(cross, x_whitening, y_whitening, n_samples, n_components):
@@ -270,19 +347,30 @@ def cca_from_covariances(
     result : CCAResult
         With ``route="moments"``.
     """
-    with decomposition_threads(max(cxx.shape[0], cyy.shape[0])):
-        sx, vx = _view_spectrum(cxx, x_components)
-        sy, vy = _view_spectrum(cyy, y_components)
-        rx, ry, kx, ky = _ranks_and_kept(sx, sy, rank_tol, x_components, y_components)
-        x_whitening = _whitening(cxx, sx, vx, kx)
-        y_whitening = _whitening(cyy, sy, vy, ky)
-        cross = y_whitening.whiten(x_whitening.whiten(cxy).T).T
-        rho, x_rot, x_load, y_rot, y_load = _pairs_from_cross(
-            cross, x_whitening, y_whitening, n_samples, n_components
+    n_units = max(cxx.shape[0], cyy.shape[0])
+    with single_blas_thread():
+        (sx, vx), (sy, vy) = _both(
+            lambda: _view_spectrum(cxx, x_components),
+            lambda: _view_spectrum(cyy, y_components),
+            n_units,
         )
+        rx, ry, kx, ky = _ranks_and_kept(sx, sy, rank_tol, x_components, y_components)
+        x_parts, y_parts = _both(
+            lambda: _whitening_parts(cxx, sx, vx, kx),
+            lambda: _whitening_parts(cyy, sy, vy, ky),
+            n_units,
+        )
+        x_whitening = _whitening(*x_parts, sx, kx)
+        y_whitening = _whitening(*y_parts, sy, ky)
+        cross = y_whitening.whiten(x_whitening.whiten(cxy).T).T
+        # The correlations need the singular values alone (a fraction of
+        # the cost of the vectors); the directions wait until read.
+        rho = np.linalg.svd(cross, compute_uv=False)
+    n_pairs = rho.size if n_components is None else min(n_components, rho.size)
+    pairs = _LazyPairs(cross, x_whitening, y_whitening, n_samples, n_components)
     return CCAResult(
-        mean_x, mean_y, x_rot, y_rot, rho, sx, sy, x_load, y_load, rx, ry, kx, ky,
-        n_samples, "moments",
+        mean_x, mean_y, None, None, np.clip(rho[:n_pairs], 0.0, 1.0), sx, sy, None,
+        None, rx, ry, kx, ky, n_samples, "moments", pairs=pairs,
     )  # fmt: skip
 
 
