@@ -131,7 +131,13 @@ class _BaseCCA(
         xp = array_api_namespace(X, Y)
         if xp is not None:
             return self._fit_xp(xp, X, Y)
-        result, moments = fit_cca(X, Y, algorithm=self.algorithm, **self._cca_params())
+        result, moments = fit_cca(
+            X,
+            Y,
+            algorithm=self.algorithm,
+            eager_directions=self._eager_directions,
+            **self._cca_params(),
+        )
         self._accumulator = moments
         self.n_samples_seen_ = X.shape[0]
         self._set_result(result, X.shape[1], Y.shape[1])
@@ -158,7 +164,9 @@ class _BaseCCA(
         return Moments(n_units_x, n_units_y)
 
     def _fit_accumulator(self, accumulator):
-        result = cca_from_moments(accumulator, **self._cca_params())
+        result = cca_from_moments(
+            accumulator, eager_directions=self._eager_directions, **self._cca_params()
+        )
         self._set_result(result, accumulator.n_features_x, accumulator.n_features_y)
         if needs_accurate_route(result):
             warn(
@@ -187,6 +195,10 @@ class _BaseCCA(
         )
         self.algorithm_ = result.route
         self._set_weights(result)
+
+    #: Whether fit needs the canonical directions at once (PWCCA's weights);
+    #: otherwise the moments route computes them on first read.
+    _eager_directions = False
 
     def __getattr__(self, name):
         # x_rotations_ and y_rotations_ come from the fitted CCAResult, which
@@ -667,6 +679,7 @@ class PWCCA(_BaseCCA):
             )
 
     _scores_from_fit = True
+    _eager_directions = True
 
     def _in_sample_score(self):
         return float(self.weights_ @ self.canonical_correlations_)

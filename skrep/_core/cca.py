@@ -181,14 +181,9 @@ def _well_conditioned(singular_values, k):
     return k == s.size and s[-1] >= MOMENTS_MIN_RATIO * s[0] > 0.0
 
 
-def _view_spectrum(cxx, components):
-    """Singular values of one view, and its directions where truncation needs them.
-
-    A view that may keep every direction (no truncation asked) first gets
-    its singular values alone (a third of the cost of the vectors): if it
-    turns out full rank and well conditioned, Cholesky whitens it.
-    """
-    keeps_all = components is None or (
+def _keeps_all(cxx, components):
+    """Whether SVD truncation keeps every direction of a view."""
+    return components is None or (
         not isinstance(components, bool)
         and (
             (isinstance(components, Integral) and components >= cxx.shape[0])
@@ -196,9 +191,33 @@ def _view_spectrum(cxx, components):
                 and components >= 1.0)
         )
     )  # fmt: skip
-    if keeps_all:
+
+
+def _view_spectrum(cxx, components):
+    """Singular values of one view, and its directions where truncation needs them.
+
+    A view that may keep every direction (no truncation asked) first gets
+    its singular values alone (a third of the cost of the vectors): if it
+    turns out full rank and well conditioned, Cholesky whitens it.
+    """
+    if _keeps_all(cxx, components):
         return singular_values_from_covariance(cxx), None
     return spectrum_from_covariance(cxx)
+
+
+def _cholesky_cross(cxx, cyy, cxy, values):
+    """Cholesky factors of both views, the whitened cross-product, its values.
+
+    Returns ``(factor_x, factor_y, cross, singular_values)`` (the values
+    None unless ``values``), or None when a factorisation breaks down.
+    """
+    try:
+        factor_x, factor_y = np.linalg.cholesky(cxx), np.linalg.cholesky(cyy)
+    except np.linalg.LinAlgError:
+        return None
+    cross = dtrsm(1.0, factor_y, dtrsm(1.0, factor_x, cxy, lower=1).T, lower=1).T
+    rho = np.linalg.svd(cross, compute_uv=False) if values else None
+    return factor_x, factor_y, cross, rho
 
 
 def _whitening_parts(cxx, singular_values, directions, k):
@@ -322,7 +341,7 @@ def _ranks_and_kept(sx, sy, rank_tol, x_components, y_components):
 
 def cca_from_covariances(
     mean_x, mean_y, cxx, cyy, cxy, n_samples, *, x_components=None,
-    y_components=None, n_components=None, rank_tol=1e-6,
+    y_components=None, n_components=None, rank_tol=1e-6, eager_directions=False,
 ):  # fmt: skip
     """(SV)CCA from means and centred cross-products (the moments route).
 
@@ -341,6 +360,11 @@ def cca_from_covariances(
         Cap on the number of canonical pairs.
     rank_tol : float
         Relative singular-value tolerance for null directions.
+    eager_directions : bool, default=False
+        Compute the directions (one SVD with vectors, the correlations from
+        it) now, for a caller that reads them at once (PWCCA's weights);
+        otherwise the correlations come from the singular values alone and
+        the directions on first read.
 
     Returns
     -------
@@ -348,24 +372,62 @@ def cca_from_covariances(
         With ``route="moments"``.
     """
     n_units = max(cxx.shape[0], cyy.shape[0])
+    optimistic = None
     with single_blas_thread():
-        (sx, vx), (sy, vy) = _both(
-            lambda: _view_spectrum(cxx, x_components),
-            lambda: _view_spectrum(cyy, y_components),
-            n_units,
-        )
+        if (
+            n_units >= CONCURRENT_MIN_UNITS
+            and _keeps_all(cxx, x_components)
+            and _keeps_all(cyy, y_components)
+        ):
+            # Views that keep every direction are usually full rank and well
+            # conditioned: their Cholesky whitening, the cross-product and
+            # its singular values run on this thread while the views'
+            # singular values (the rank rule, the checks) run on another.
+            # The result is kept only if both views then qualify.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                spectra = pool.submit(
+                    lambda: tuple(map(singular_values_from_covariance, (cxx, cyy)))
+                )
+                optimistic = _cholesky_cross(cxx, cyy, cxy, not eager_directions)
+                sx, sy = spectra.result()
+            vx = vy = None
+        else:
+            (sx, vx), (sy, vy) = _both(
+                lambda: _view_spectrum(cxx, x_components),
+                lambda: _view_spectrum(cyy, y_components),
+                n_units,
+            )
         rx, ry, kx, ky = _ranks_and_kept(sx, sy, rank_tol, x_components, y_components)
-        x_parts, y_parts = _both(
-            lambda: _whitening_parts(cxx, sx, vx, kx),
-            lambda: _whitening_parts(cyy, sy, vy, ky),
-            n_units,
-        )
-        x_whitening = _whitening(*x_parts, sx, kx)
-        y_whitening = _whitening(*y_parts, sy, ky)
-        cross = y_whitening.whiten(x_whitening.whiten(cxy).T).T
-        # The correlations need the singular values alone (a fraction of
-        # the cost of the vectors); the directions wait until read.
-        rho = np.linalg.svd(cross, compute_uv=False)
+        if (
+            optimistic is not None
+            and _well_conditioned(sx, kx)
+            and _well_conditioned(sy, ky)
+        ):
+            factor_x, factor_y, cross, rho = optimistic
+            x_whitening = _CholeskyWhitening(factor_x)
+            y_whitening = _CholeskyWhitening(factor_y)
+        else:
+            x_parts, y_parts = _both(
+                lambda: _whitening_parts(cxx, sx, vx, kx),
+                lambda: _whitening_parts(cyy, sy, vy, ky),
+                n_units,
+            )
+            x_whitening = _whitening(*x_parts, sx, kx)
+            y_whitening = _whitening(*y_parts, sy, ky)
+            cross = y_whitening.whiten(x_whitening.whiten(cxy).T).T
+            rho = None
+        if eager_directions:
+            rho, x_rot, x_load, y_rot, y_load = _pairs_from_cross(
+                cross, x_whitening, y_whitening, n_samples, n_components
+            )
+            return CCAResult(
+                mean_x, mean_y, x_rot, y_rot, rho, sx, sy, x_load, y_load, rx, ry,
+                kx, ky, n_samples, "moments",
+            )  # fmt: skip
+        if rho is None:
+            # The correlations need the singular values alone (a fraction
+            # of the cost of the vectors); the directions wait until read.
+            rho = np.linalg.svd(cross, compute_uv=False)
     n_pairs = rho.size if n_components is None else min(n_components, rho.size)
     pairs = _LazyPairs(cross, x_whitening, y_whitening, n_samples, n_components)
     return CCAResult(
@@ -450,7 +512,7 @@ def _cca_from_data(X, Y, x_components, y_components, n_components, rank_tol):
 
 def fit_cca(
     X, Y, *, x_components=None, y_components=None, n_components=None,
-    rank_tol=1e-6, algorithm="auto", keep_moments=True,
+    rank_tol=1e-6, algorithm="auto", keep_moments=True, eager_directions=False,
 ):  # fmt: skip
     """Canonical correlation analysis, optionally after SVD truncation.
 
@@ -482,6 +544,9 @@ def fit_cca(
         Also return the :class:`~skrep._core.moments.Moments` of the data
         (so that streaming can continue from this fit); the SVD route then
         forms them in one extra pass.
+    eager_directions : bool, default=False
+        See :func:`cca_from_covariances`; the SVD route computes the
+        directions at once anyway.
 
     Returns
     -------
@@ -513,7 +578,9 @@ def fit_cca(
         algorithm=algorithm,
         keep_moments=keep_moments,
         from_data=lambda X, Y: _cca_from_data(X, Y, **params),
-        from_covariances=lambda *covs: cca_from_covariances(*covs, **params),
+        from_covariances=lambda *covs: cca_from_covariances(
+            *covs, eager_directions=eager_directions, **params
+        ),
         imprecise=needs_accurate_route,
     )
 
