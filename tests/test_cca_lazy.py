@@ -213,3 +213,35 @@ def test_partial_fit_after_fit_recomputes_the_directions(read_before):
 def test_unfitted_rotations_raise_attribute_error():
     with pytest.raises(AttributeError, match="x_rotations_"):
         SVCCA().x_rotations_
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_cholesky_whitening_products_in_either_memory_order(order):
+    rng = np.random.RandomState(7)
+    A = rng.randn(60, 8)
+    factor = np.linalg.cholesky(A.T @ A)
+    whitening = cca_module._CholeskyWhitening(factor)
+    B = np.asarray(rng.randn(8, 5), order=order)
+    inverse = np.linalg.inv(factor)
+    np.testing.assert_allclose(whitening.whiten(B), inverse @ B, atol=1e-12)
+    np.testing.assert_allclose(whitening.rotations(B), inverse.T @ B, atol=1e-12)
+    np.testing.assert_allclose(whitening.loadings(B), (factor @ B).T, atol=1e-12)
+    # A factor in Fortran order gives the same products.
+    other = cca_module._CholeskyWhitening(np.asfortranarray(factor))
+    np.testing.assert_allclose(other.whiten(B), inverse @ B, atol=1e-12)
+    np.testing.assert_allclose(other.rotations(B), inverse.T @ B, atol=1e-12)
+    np.testing.assert_allclose(other.loadings(B), (factor @ B).T, atol=1e-12)
+
+
+def test_flip_signs_in_place_equals_copy():
+    from skrep._core.spectral import flip_signs
+
+    rng = np.random.RandomState(8)
+    loadings, columns, rows = rng.randn(4, 6), rng.randn(5, 4), rng.randn(4, 3)
+    expected = flip_signs(loadings, columns=(columns,), rows=(rows,))
+    got = flip_signs(
+        loadings.copy(), columns=(columns.copy(),), rows=(rows.copy(),), copy=False
+    )
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1][0], expected[1][0])
+    np.testing.assert_array_equal(got[2][0], expected[2][0])

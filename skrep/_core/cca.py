@@ -149,23 +149,36 @@ class _CholeskyWhitening:
     :class:`_EigenWhitening` when every direction is kept; a Cholesky
     factorisation and triangular solves cost a fraction of an
     eigendecomposition with vectors. Used only for full-rank, well
-    conditioned views (see :func:`_whitening`).
+    conditioned views (see :func:`_whitening_parts`).
+
+    The factor is kept as its transpose ``U = L^T`` in Fortran order (the
+    same memory as ``L`` in C order, as :func:`numpy.linalg.cholesky`
+    returns it), and each product is taken on the operand or on its
+    transpose (``(L^{-1} B)^T = B^T L^{-T}``), whichever is Fortran-ordered,
+    so that BLAS gets its operands without copies.
     """
 
     def __init__(self, factor):
         self.factor = factor
+        self._upper = factor.T  # U = L^T, Fortran-ordered when L is C-ordered
 
     def whiten(self, cross):
-        """``L^{-1} @ cross``."""
-        return dtrsm(1.0, self.factor, cross, lower=1)
+        """``L^{-1} @ cross = U^{-T} @ cross``."""
+        if cross.flags.f_contiguous:
+            return dtrsm(1.0, self._upper, cross, trans_a=1)
+        return dtrsm(1.0, self._upper, cross.T, side=1).T
 
     def rotations(self, pairs):
-        """``L^{-T} @ pairs``."""
-        return dtrsm(1.0, self.factor, pairs, lower=1, trans_a=1)
+        """``L^{-T} @ pairs = U^{-1} @ pairs``."""
+        if pairs.flags.f_contiguous:
+            return dtrsm(1.0, self._upper, pairs)
+        return dtrsm(1.0, self._upper, pairs.T, side=1, trans_a=1).T
 
     def loadings(self, pairs):
-        """``(L L^T L^{-T} pairs)^T = (L pairs)^T``."""
-        return dtrmm(1.0, self.factor, pairs, lower=1).T
+        """``(L L^T L^{-T} pairs)^T = (L pairs)^T = pairs^T U``."""
+        if pairs.flags.f_contiguous:
+            return dtrmm(1.0, self._upper, pairs, trans_a=1).T
+        return dtrmm(1.0, self._upper, pairs.T, side=1)
 
 
 def _well_conditioned(singular_values, k):
@@ -205,19 +218,25 @@ def _view_spectrum(cxx, components):
     return spectrum_from_covariance(cxx)
 
 
-def _cholesky_cross(cxx, cyy, cxy, values):
-    """Cholesky factors of both views, the whitened cross-product, its values.
+def _cholesky_cross(cxx, cyy, cxy, vectors):
+    """Cholesky factors of both views, the whitened cross-product, its SVD.
 
-    Returns ``(factor_x, factor_y, cross, singular_values)`` (the values
-    None unless ``values``), or None when a factorisation breaks down.
+    Returns ``(x_whitening, y_whitening, cross, svd)``, ``svd`` the thin SVD
+    ``(a, rho, bt)`` of ``cross`` when ``vectors``, else its singular values
+    alone; or None when a factorisation breaks down.
     """
     try:
         factor_x, factor_y = np.linalg.cholesky(cxx), np.linalg.cholesky(cyy)
     except np.linalg.LinAlgError:
         return None
-    cross = dtrsm(1.0, factor_y, dtrsm(1.0, factor_x, cxy, lower=1).T, lower=1).T
-    rho = np.linalg.svd(cross, compute_uv=False) if values else None
-    return factor_x, factor_y, cross, rho
+    x_whitening = _CholeskyWhitening(factor_x)
+    y_whitening = _CholeskyWhitening(factor_y)
+    cross = y_whitening.whiten(x_whitening.whiten(cxy).T).T
+    if vectors:
+        svd = np.linalg.svd(cross, full_matrices=False)
+    else:
+        svd = np.linalg.svd(cross, compute_uv=False)
+    return x_whitening, y_whitening, cross, svd
 
 
 def _whitening_parts(cxx, singular_values, directions, k):
@@ -290,17 +309,22 @@ class _LazyPairs:
         return x_rot, y_rot, x_load, y_load
 
 
-def _pairs_from_cross(cross, x_whitening, y_whitening, n_samples, n_components):
+def _pairs_from_cross(
+    cross, x_whitening, y_whitening, n_samples, n_components, svd=None
+):  # fmt: skip
     """SVD of the whitened cross-product: correlations, rotations, loadings.
 
     With ``W`` a view's whitening (``Xc W`` orthonormal), the unit-norm
     variates are ``Xc W a_i``, so their inner products with the centred
     units are ``a_i^T W^T Xc^T Xc`` and the rotations giving unit-variance
-    variates are ``sqrt(n) W a_i``.
+    variates are ``sqrt(n) W a_i``. ``svd``, when given, is the thin SVD
+    ``(a, rho, bt)`` of ``cross`` already computed.
     """
-    a, rho, bt = scipy.linalg.svd(
-        cross, full_matrices=False, check_finite=False, lapack_driver="gesdd"
-    )
+    if svd is None:
+        svd = scipy.linalg.svd(
+            cross, full_matrices=False, check_finite=False, lapack_driver="gesdd"
+        )
+    a, rho, bt = svd
     n_pairs = rho.size if n_components is None else min(n_components, rho.size)
     scale = np.sqrt(n_samples)
     rotations, loadings = [], []
@@ -311,7 +335,7 @@ def _pairs_from_cross(cross, x_whitening, y_whitening, n_samples, n_components):
         rotations.append(whitening.rotations(pairs) * scale)
         loadings.append(whitening.loadings(pairs))
     x_load, (x_rot, y_rot), (y_load,) = flip_signs(
-        loadings[0], columns=rotations, rows=(loadings[1],)
+        loadings[0], columns=rotations, rows=(loadings[1],), copy=False
     )
     return np.clip(rho[:n_pairs], 0.0, 1.0), x_rot, x_load, y_rot, y_load
 
@@ -381,14 +405,15 @@ def cca_from_covariances(
         ):
             # Views that keep every direction are usually full rank and well
             # conditioned: their Cholesky whitening, the cross-product and
-            # its singular values run on this thread while the views'
-            # singular values (the rank rule, the checks) run on another.
+            # its singular values (with the vectors when the directions are
+            # wanted now) run on this thread while the views' singular
+            # values (the rank rule, the checks) run on another.
             # The result is kept only if both views then qualify.
             with ThreadPoolExecutor(max_workers=1) as pool:
                 spectra = pool.submit(
                     lambda: tuple(map(singular_values_from_covariance, (cxx, cyy)))
                 )
-                optimistic = _cholesky_cross(cxx, cyy, cxy, not eager_directions)
+                optimistic = _cholesky_cross(cxx, cyy, cxy, eager_directions)
                 sx, sy = spectra.result()
             vx = vy = None
         else:
@@ -403,9 +428,7 @@ def cca_from_covariances(
             and _well_conditioned(sx, kx)
             and _well_conditioned(sy, ky)
         ):
-            factor_x, factor_y, cross, rho = optimistic
-            x_whitening = _CholeskyWhitening(factor_x)
-            y_whitening = _CholeskyWhitening(factor_y)
+            x_whitening, y_whitening, cross, svd = optimistic
         else:
             x_parts, y_parts = _both(
                 lambda: _whitening_parts(cxx, sx, vx, kx),
@@ -415,19 +438,18 @@ def cca_from_covariances(
             x_whitening = _whitening(*x_parts, sx, kx)
             y_whitening = _whitening(*y_parts, sy, ky)
             cross = y_whitening.whiten(x_whitening.whiten(cxy).T).T
-            rho = None
+            svd = None
         if eager_directions:
             rho, x_rot, x_load, y_rot, y_load = _pairs_from_cross(
-                cross, x_whitening, y_whitening, n_samples, n_components
+                cross, x_whitening, y_whitening, n_samples, n_components, svd
             )
             return CCAResult(
                 mean_x, mean_y, x_rot, y_rot, rho, sx, sy, x_load, y_load, rx, ry,
                 kx, ky, n_samples, "moments",
             )  # fmt: skip
-        if rho is None:
-            # The correlations need the singular values alone (a fraction
-            # of the cost of the vectors); the directions wait until read.
-            rho = np.linalg.svd(cross, compute_uv=False)
+        # The correlations need the singular values alone (a fraction of the
+        # cost of the vectors); the directions wait until read.
+        rho = np.linalg.svd(cross, compute_uv=False) if svd is None else svd
     n_pairs = rho.size if n_components is None else min(n_components, rho.size)
     pairs = _LazyPairs(cross, x_whitening, y_whitening, n_samples, n_components)
     return CCAResult(

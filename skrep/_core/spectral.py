@@ -170,7 +170,7 @@ def n_directions_to_keep(singular_values, rank, svd_components):
     )
 
 
-def flip_signs(loadings, *, columns=(), rows=()):
+def flip_signs(loadings, *, columns=(), rows=(), copy=True):
     """Deterministic signs for paired directions, like scikit-learn's ``svd_flip``.
 
     Row i of ``loadings`` (one canonical direction's inner products with
@@ -188,11 +188,14 @@ def flip_signs(loadings, *, columns=(), rows=()):
         Arrays whose columns are directions (rotations).
     rows : tuple of ndarray of shape (n_pairs, m), default=()
         Arrays whose rows are directions (other loadings).
+    copy : bool, default=True
+        False flips every array in place (they must be writeable) and
+        returns them, which saves allocating units x units arrays anew.
 
     Returns
     -------
     loadings : ndarray
-        Flipped (a new array).
+        Flipped (a new array unless ``copy`` is False).
     columns : list of ndarray
     rows : list of ndarray
 
@@ -207,10 +210,19 @@ def flip_signs(loadings, *, columns=(), rows=()):
     """
     n_pairs = loadings.shape[0]
     if n_pairs == 0:
+        if not copy:
+            return loadings, list(columns), list(rows)
         return loadings.copy(), [c.copy() for c in columns], [r.copy() for r in rows]
     top = np.argmax(np.abs(loadings), axis=1)
     signs = np.sign(loadings[np.arange(n_pairs), top])
     signs[signs == 0] = 1.0
+    if not copy:
+        loadings *= signs[:, None]
+        for c in columns:
+            c *= signs
+        for r in rows:
+            r *= signs[:, None]
+        return loadings, list(columns), list(rows)
     return (
         loadings * signs[:, None],
         [c * signs for c in columns],
