@@ -14,12 +14,7 @@ from contextlib import nullcontext
 
 from threadpoolctl import ThreadpoolController
 
-__all__ = [
-    "SINGLE_THREAD_MAX_UNITS",
-    "block_rows",
-    "decomposition_threads",
-    "single_blas_thread",
-]
+__all__ = ["SINGLE_THREAD_MAX_UNITS", "block_rows", "decomposition_threads"]
 
 #: Up to this many units per view, decompositions run on one BLAS thread.
 SINGLE_THREAD_MAX_UNITS = 768
@@ -49,26 +44,6 @@ def decomposition_threads(n_units):
     global _controller
     if n_units > SINGLE_THREAD_MAX_UNITS:
         return nullcontext()
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
-
-
-def single_blas_thread():
-    """Context limiting BLAS to one thread, whatever the size.
-
-    For the CCA decompositions (``eigvalsh``, ``cholesky``, ``svd`` of the
-    units x units matrices), which use the second core by running the two
-    views' decompositions on two threads instead: measured at 2048 units
-    on two cores, the values-only ``eigh`` took 0.64 s on one BLAS thread
-    against 1.3-1.9 s on two, and the values-only SVD 2.1 s against 10.7 s.
-
-    Returns
-    -------
-    context : context manager
-        A ``threadpoolctl`` limit.
-    """
-    global _controller
     if _controller is None:
         _controller = ThreadpoolController()
     return _controller.limit(limits=1, user_api="blas")

@@ -35,7 +35,7 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg.blas import dtrmm, dtrsm
 
-from skrep._core.backend import single_blas_thread
+from skrep._core.backend import SINGLE_THREAD_MAX_UNITS, decomposition_threads
 from skrep._core.moments import (
     check_finite_products,
     fit_by_route,
@@ -267,20 +267,28 @@ def _whitening(kind, part, singular_values, k):
     return _EigenWhitening(singular_values, part, k)
 
 
-#: From this many units (the larger view), the two views' decompositions
-#: run concurrently on two threads, one BLAS thread each.
+#: From this many units (the larger view) up to
+#: :data:`~skrep._core.backend.SINGLE_THREAD_MAX_UNITS`, the two views'
+#: decompositions run concurrently on two threads, one BLAS thread each.
+#: Below, the start of a thread costs more than it saves; above, one
+#: decomposition on all BLAS threads is faster.
 CONCURRENT_MIN_UNITS = 256
 
 
-def _both(first, second, n_units):
-    """Run two independent decompositions, concurrently for large views.
+def _concurrent(n_units):
+    """Whether the views' decompositions run on two threads (see above)."""
+    return CONCURRENT_MIN_UNITS <= n_units <= SINGLE_THREAD_MAX_UNITS
 
-    The functions call :mod:`numpy.linalg` alone (it releases the GIL);
-    each runs on one BLAS thread (:func:`single_blas_thread`), so the two
-    use two cores. Below :data:`CONCURRENT_MIN_UNITS` units the start of a
-    thread costs more than it saves, and they run in turn.
+
+def _both(first, second, n_units):
+    """Run two independent decompositions, concurrently for mid-sized views.
+
+    The functions call :mod:`numpy.linalg` alone (it releases the GIL) on
+    one BLAS thread each (:func:`~skrep._core.backend.decomposition_threads`),
+    so the two use two cores; otherwise (:func:`_concurrent`) they run in
+    turn.
     """
-    if n_units < CONCURRENT_MIN_UNITS:
+    if not _concurrent(n_units):
         return first(), second()
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(second)
@@ -302,7 +310,7 @@ class _LazyPairs:
 
     def compute(self):
         """Return ``(x_rotations, y_rotations, x_loadings, y_loadings)``."""
-        with single_blas_thread():
+        with decomposition_threads(max(self.cross.shape)):
             _, x_rot, x_load, y_rot, y_load = _pairs_from_cross(
                 self.cross, *self.whitenings, self.n_samples, self.n_components
             )
@@ -397,9 +405,9 @@ def cca_from_covariances(
     """
     n_units = max(cxx.shape[0], cyy.shape[0])
     optimistic = None
-    with single_blas_thread():
+    with decomposition_threads(n_units):
         if (
-            n_units >= CONCURRENT_MIN_UNITS
+            _concurrent(n_units)
             and _keeps_all(cxx, x_components)
             and _keeps_all(cyy, y_components)
         ):
