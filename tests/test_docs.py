@@ -94,9 +94,9 @@ def _mathml_extension():
 
 
 def _build(tmp_path, text):
+    _mathml_extension()  # skips without sphinx (the docs extra)
     from sphinx.application import Sphinx
 
-    _mathml_extension()
     source = tmp_path / "source"
     source.mkdir()
     (source / "conf.py").write_text(
