@@ -218,6 +218,11 @@ def _view_spectrum(cxx, components):
     return spectrum_from_covariance(cxx)
 
 
+def _whitened_cross(cxy, x_whitening, y_whitening):
+    """``Wx^T @ cxy @ Wy``: the cross-product of the two whitened views."""
+    return y_whitening.whiten(x_whitening.whiten(cxy).T).T
+
+
 def _cholesky_cross(cxx, cyy, cxy, vectors):
     """Cholesky factors of both views, the whitened cross-product, its SVD.
 
@@ -231,7 +236,7 @@ def _cholesky_cross(cxx, cyy, cxy, vectors):
         return None
     x_whitening = _CholeskyWhitening(factor_x)
     y_whitening = _CholeskyWhitening(factor_y)
-    cross = y_whitening.whiten(x_whitening.whiten(cxy).T).T
+    cross = _whitened_cross(cxy, x_whitening, y_whitening)
     if vectors:
         svd = np.linalg.svd(cross, full_matrices=False)
     else:
@@ -417,12 +422,11 @@ def cca_from_covariances(
             # wanted now) run on this thread while the views' singular
             # values (the rank rule, the checks) run on another.
             # The result is kept only if both views then qualify.
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                spectra = pool.submit(
-                    lambda: tuple(map(singular_values_from_covariance, (cxx, cyy)))
-                )
-                optimistic = _cholesky_cross(cxx, cyy, cxy, eager_directions)
-                sx, sy = spectra.result()
+            optimistic, (sx, sy) = _both(
+                lambda: _cholesky_cross(cxx, cyy, cxy, eager_directions),
+                lambda: tuple(map(singular_values_from_covariance, (cxx, cyy))),
+                n_units,
+            )
             vx = vy = None
         else:
             (sx, vx), (sy, vy) = _both(
@@ -445,7 +449,7 @@ def cca_from_covariances(
             )
             x_whitening = _whitening(*x_parts, sx, kx)
             y_whitening = _whitening(*y_parts, sy, ky)
-            cross = y_whitening.whiten(x_whitening.whiten(cxy).T).T
+            cross = _whitened_cross(cxy, x_whitening, y_whitening)
             svd = None
         if eager_directions:
             rho, x_rot, x_load, y_rot, y_load = _pairs_from_cross(
