@@ -127,18 +127,10 @@ def _validate(estimator, X, y, *, reset, ensure_min_samples):
             raise ValueError(f"{name} has no units (0 columns).")
     _check_n_features(estimator, X, reset=reset)
     _check_feature_names(estimator, X, reset=reset)
-    if reset:
-        estimator.n_features_y_ = Y.shape[1]
-        estimator._y_is_1d = y.ndim == 1
-        if ensure_min_samples > 1:  # a fit, not a partial_fit batch
-            from skrep.base import _warn_if_transposed
-
-            _warn_if_transposed(X, Y)
-    elif Y.shape[1] != estimator.n_features_y_:
-        raise ValueError(
-            f"y has {Y.shape[1]} units, but {type(estimator).__name__} was "
-            f"fitted with {estimator.n_features_y_}."
-        )
+    # dask arrays carry no column names: a stale feature_names_y_ is dropped
+    estimator._record_second_view(
+        X, Y, y.ndim == 1, reset=reset, is_fit=ensure_min_samples > 1
+    )
     if len(X.chunks[1]) > 1:
         X = X.rechunk({1: -1})
     if Y.chunks[0] != X.chunks[0] or len(Y.chunks[1]) > 1:

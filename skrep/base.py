@@ -317,21 +317,36 @@ class TwoViewMixin:
             dtype=_dtype_for(self._view_dtype, X, y),
         )
         Y = _column(y) if y.ndim == 1 else y
+        self._record_second_view(
+            X, Y, y.ndim == 1, reset=reset, is_fit=ensure_min_samples > 1,
+            y_names=y_names,
+        )  # fmt: skip
+        return X, Y
+
+    def _record_second_view(self, X, Y, y_is_1d, *, reset, is_fit, y_names=None):
+        """Record (``reset``) or check the second view after validation.
+
+        Shared by every validation of both views (NumPy, array API, dask):
+        ``reset`` counts a fit for :func:`skrep.exceptions.summarize_warnings`,
+        records ``n_features_y_``, ``feature_names_y_`` (or forgets a stale
+        one) and whether ``y`` was 1-D, and, for a fit (``is_fit``, not a
+        ``partial_fit`` batch), warns on a transposed-looking view;
+        otherwise the width of ``Y`` must match the fit's.
+        """
         if reset:
             _note_fit()
             self.n_features_y_ = Y.shape[1]
             self.__dict__.pop("feature_names_y_", None)
             if y_names is not None:
                 self.feature_names_y_ = y_names
-            self._y_is_1d = y.ndim == 1
-            if ensure_min_samples > 1:  # a fit, not a partial_fit batch
+            self._y_is_1d = y_is_1d
+            if is_fit:
                 _warn_if_transposed(X, Y)
         elif Y.shape[1] != self.n_features_y_:
             raise ValueError(
                 f"y has {Y.shape[1]} units, but {type(self).__name__} was "
                 f"fitted with {self.n_features_y_}."
             )
-        return X, Y
 
     def _validate_second_view(self, y, n_samples, *, dtype=None):
         """Validate ``y`` after ``fit`` (transform, score, ...): 2-D."""

@@ -352,3 +352,25 @@ assert grid.scores.shape == (2, 2) and np.all(np.isfinite(grid.scores))
         [sys.executable, str(script)], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_dask_fits_are_counted_and_forget_a_previous_ys_names():
+    # The dask validation shares the second view's bookkeeping with NumPy's:
+    # a fit is counted by summarize_warnings, and a refit on (unnamed) dask
+    # arrays drops the column names a DataFrame y left.
+    pd = pytest.importorskip("pandas")
+    from skrep.exceptions import summarize_warnings
+
+    rng = np.random.RandomState(3)
+    X, Y = rng.randn(60, 4), rng.randn(60, 3)
+    named = pd.DataFrame(Y, columns=["u0", "u1", "u2"])
+    est = UnitMatcher().fit(X, named)
+    assert list(est.feature_names_y_) == ["u0", "u1", "u2"]
+    with summarize_warnings() as summary:
+        est.fit(chunked(X, 20), chunked(Y, 20))
+        UnitMatcher().fit(chunked(X, 25), chunked(Y, 25))
+    assert summary.n_fits == 2
+    assert not hasattr(est, "feature_names_y_")
+    assert_array_equal(
+        est.get_feature_names_out(), UnitMatcher().fit(X, Y).get_feature_names_out()
+    )
