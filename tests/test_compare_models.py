@@ -886,6 +886,10 @@ def test_inference_arguments_are_checked():
         compare_models(net_a, net_b, x, ["1"], groups=np.arange(40))
     with pytest.raises(ValueError, match="inference must be"):
         compare_models(net_a, net_b, x, ["1"], inference="jackknife")
+    with pytest.raises(ValueError, match="The test inputs hold no samples"):
+        compare_models(
+            net_a, net_b, x, ["1"], inference="bootstrap", test=vectors(40)[:0]
+        )
     with pytest.raises(ValueError, match="one label per input"):
         compare_models(
             net_a, net_b, x, ["1"], inference="bootstrap", groups=np.arange(39)

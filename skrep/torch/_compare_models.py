@@ -127,8 +127,12 @@ def _compare_held(extractors, names_a, names_b, inputs, test, estimator, pairs,
     """compare_models with inference: the activations held, compare_layers."""
     from skrep._compare import compare_layers
 
+    # the same checks (and messages) as the streaming path, before any work
+    models = _Models(extractors)
+    n_inputs = models.check_inputs(inputs, "The inputs").n_samples
+    if test is not None:
+        models.check_inputs(test, "The test inputs")
     acts = _extract(extractors, names_a, names_b, inputs)
-    n_inputs = _Models(extractors).check_inputs(inputs, "The inputs").n_samples
     row_groups = _row_groups(acts, n_inputs, groups)
     held_out = None
     if test is not None:
