@@ -34,7 +34,13 @@ import scipy.sparse
 from sklearn import get_config
 from sklearn.base import _fit_context
 from sklearn.utils import check_array
-from sklearn.utils.validation import _get_feature_names, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_n_features,
+    _get_feature_names,
+    check_is_fitted,
+    validate_data,
+)
 
 from skrep import _dask
 from skrep._core.correlation import unit_stats
@@ -227,6 +233,94 @@ def _warn_if_transposed(X, Y):
         )
 
 
+def _plain_dtypes(view_dtype):
+    """Return the dtypes that ``check_array(dtype=view_dtype)`` keeps as they are.
+
+    Only native float64 and float32 qualify, the dtypes the validation fast
+    path takes (:func:`_plain_views`); any other dtype goes through
+    scikit-learn's validation.
+    """
+    if isinstance(view_dtype, list):
+        view_dtype = tuple(view_dtype)
+    try:
+        return _kept_floats(view_dtype)
+    except TypeError:  # not a dtype NumPy knows: scikit-learn decides
+        return ()
+
+
+@functools.lru_cache(maxsize=32)
+def _kept_floats(view_dtype):
+    floats = (np.dtype(np.float64), np.dtype(np.float32))
+    if view_dtype is None or (isinstance(view_dtype, str) and view_dtype == "numeric"):
+        return floats
+    if isinstance(view_dtype, tuple):
+        kept = {np.dtype(d) for d in view_dtype}
+    else:
+        kept = {np.dtype(view_dtype)}
+    return tuple(d for d in floats if d in kept)
+
+
+def _plain_float(array):
+    """Whether an ndarray is native float64 or float32 in C or Fortran order."""
+    dtype = array.dtype
+    flags = array.flags
+    return (
+        dtype.kind == "f"
+        and dtype.itemsize in (4, 8)
+        and dtype.isnative
+        and (flags.c_contiguous or flags.f_contiguous)
+    )
+
+
+def _plain_views(X, y, view_dtype, ensure_min_samples):
+    """Whether ``validate_data`` would accept ``X`` and ``y`` unchanged.
+
+    True only for the common case, checked without scikit-learn's general
+    machinery: ``X`` and ``y`` are NumPy arrays (exactly ``np.ndarray``,
+    neither subclasses nor dataframes), ``X`` 2-D of a float dtype that
+    ``view_dtype`` keeps, ``y`` 1-D or 2-D of float64 or float32 (the
+    validation keeps ``y``'s dtype), both contiguous, non-empty, with the
+    same number of rows, at least ``ensure_min_samples`` of them, and (unless
+    ``assume_finite`` is set) a finite sum, which no NaN or infinity has.
+    For these inputs ``validate_data`` returns ``X`` and ``y`` themselves
+    without a copy and raises nothing but the feature-name and -count
+    checks, which the caller runs. Anything else, including finite values
+    whose sum overflows, is left to ``validate_data``: it raises the
+    errors, with their messages, and gives the exact verdict.
+    """
+    if type(X) is not np.ndarray or type(y) is not np.ndarray:
+        return False
+    if X.ndim != 2 or y.ndim not in (1, 2):
+        return False
+    n_samples, n_units = X.shape
+    if (
+        n_samples < max(ensure_min_samples, 1)
+        or n_units < 1
+        or y.shape[0] != n_samples
+        or (y.ndim == 2 and y.shape[1] < 1)
+    ):
+        return False
+    if X.dtype not in _plain_dtypes(view_dtype) or not _plain_float(X):
+        return False
+    if not _plain_float(y):
+        return False
+    config = get_config()
+    if config.get("array_api_dispatch", False):
+        return False
+    if config["assume_finite"]:
+        return True
+    # A NaN or an infinity makes the sum NaN or infinite, whatever the order
+    # of the additions, so a finite sum proves every value finite; a sum that
+    # is not finite (NaN, infinity, or an overflow of finite values) is left
+    # to scikit-learn's exact check. The flags raised here are silenced:
+    # that check raises its own.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(
+            np.isfinite(np.add.reduce(X, axis=None))
+            and np.isfinite(np.add.reduce(y, axis=None))
+        )
+
+
 def _fitted_in_array_api(estimator):
     """Whether fitted attributes are arrays of another namespace than NumPy."""
     return any(
@@ -302,6 +396,23 @@ class TwoViewMixin:
         DataFrame with string column names) when ``reset``; checks the
         numbers otherwise.
         """
+        if _plain_views(X, y, self._view_dtype, ensure_min_samples):
+            # What validate_data does for such arrays: no copy, no
+            # conversion; the checks of names and counts, in its order. An
+            # ndarray has no feature names: a fit forgets those of an earlier
+            # fit, and a later batch warns (scikit-learn's own warning) if
+            # the estimator has some.
+            if reset:
+                if hasattr(self, "feature_names_in_"):
+                    delattr(self, "feature_names_in_")
+            elif getattr(self, "feature_names_in_", None) is not None:
+                _check_feature_names(self, X, reset=False)
+            _check_n_features(self, X, reset=reset)
+            Y = y.reshape(-1, 1) if y.ndim == 1 else y
+            self._record_second_view(
+                X, Y, y.ndim == 1, reset=reset, is_fit=ensure_min_samples > 1
+            )
+            return X, Y
         if _dask.is_dask_collection(X, y):
             raise _dask.refusal(self)
         _refuse_sparse(y)
