@@ -40,7 +40,12 @@ from skrep.exceptions import (
 
 __all__ = ["PWCCA", "SVCCA", "pwcca", "svcca"]
 
-_LAZY_ROTATIONS = ("x_rotations_", "y_rotations_")
+#: Fitted attributes read from the CCAResult on first use: the moments route
+#: computes the directions, and (for views certified well conditioned) the
+#: singular values, only then.
+_LAZY_ROTATIONS = (
+    "x_rotations_", "y_rotations_", "x_singular_values_", "y_singular_values_",
+)  # fmt: skip
 
 
 class _BaseCCA(
@@ -185,8 +190,6 @@ class _BaseCCA(
         self._cca_result = result
         self.canonical_correlations_ = result.correlations
         self.n_components_ = result.correlations.size
-        self.x_singular_values_ = result.x_singular_values
-        self.y_singular_values_ = result.y_singular_values
         self.x_rank_, self.y_rank_ = result.x_rank, result.y_rank
         self.x_n_directions_ = result.x_n_directions
         self.y_n_directions_ = result.y_n_directions
@@ -679,7 +682,10 @@ class PWCCA(_BaseCCA):
             )
 
     _scores_from_fit = True
-    _eager_directions = True
+    @property
+    def _eager_directions(self):
+        # The weighting view's loadings in fit; the rest on first read.
+        return self.weights_from
 
     def _in_sample_score(self):
         return float(self.weights_ @ self.canonical_correlations_)

@@ -35,7 +35,11 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg.blas import dtrmm, dtrsm
 
-from skrep._core.backend import SINGLE_THREAD_MAX_UNITS, decomposition_threads
+from skrep._core.backend import (
+    concurrent_pairs,
+    decomposition_threads,
+    one_blas_thread,
+)
 from skrep._core.moments import (
     check_finite_products,
     fit_by_route,
@@ -86,18 +90,25 @@ class CCAResult:
         self, x_mean, y_mean, x_rotations, y_rotations, correlations,
         x_singular_values, y_singular_values, x_loadings, y_loadings, x_rank,
         y_rank, x_n_directions, y_n_directions, n_samples, route, *, pairs=None,
+        certificate=None,
     ):  # fmt: skip
         self.x_mean, self.y_mean = x_mean, y_mean
         self.correlations = correlations
-        self.x_singular_values = x_singular_values
-        self.y_singular_values = y_singular_values
+        self._spectra = [x_singular_values, y_singular_values]
         self.x_rank, self.y_rank = x_rank, y_rank
         self.x_n_directions, self.y_n_directions = x_n_directions, y_n_directions
         self.n_samples, self.route = n_samples, route
+        self.certificate = certificate
+        self._early_loadings = {}
         if pairs is None:
             self._directions = (x_rotations, y_rotations, x_loadings, y_loadings)
         else:
             self._directions = None
+            # A view's loadings computed in fit (PWCCA's weights) while the
+            # other directions wait.
+            for index, loadings in ((2, x_loadings), (3, y_loadings)):
+                if loadings is not None:
+                    self._early_loadings[index] = loadings
         self._pairs = pairs
 
     @property
@@ -105,16 +116,114 @@ class CCAResult:
         """Whether the rotations and loadings have been computed."""
         return self._directions is not None
 
+    @property
+    def spectra_computed(self):
+        """Whether both views' singular values have been computed."""
+        return not any(isinstance(s, _FactorSpectrum) for s in self._spectra)
+
     def _direction(self, index):
+        if index in self._early_loadings:
+            return self._early_loadings[index]
         if self._directions is None:
             self._directions = self._pairs.compute()
             self._pairs = None  # the whitenings and the cross-product are done
         return self._directions[index]
 
+    def _spectrum(self, index):
+        spectrum = self._spectra[index]
+        if isinstance(spectrum, _FactorSpectrum):
+            spectrum = self._spectra[index] = spectrum.compute()
+        return spectrum
+
     x_rotations = property(lambda self: self._direction(0))
     y_rotations = property(lambda self: self._direction(1))
     x_loadings = property(lambda self: self._direction(2))
     y_loadings = property(lambda self: self._direction(3))
+    x_singular_values = property(lambda self: self._spectrum(0))
+    y_singular_values = property(lambda self: self._spectrum(1))
+
+
+class _FactorSpectrum:
+    """A view's singular values, from its Cholesky factor when first read.
+
+    ``Xc^T Xc = L L^T`` has the eigenvalues of ``L^T L``; the factor is the
+    view's own copy (the whitening's), so later updates of the moments
+    (``partial_fit``) cannot change what a fitted result reports.
+    """
+
+    def __init__(self, factor):
+        self.factor = factor
+
+    def compute(self):
+        """Return the singular values of the centred view, decreasing."""
+        upper = self.factor.T
+        with decomposition_threads(upper.shape[0]):
+            return singular_values_from_covariance(upper @ upper.T)
+
+
+#: Largest ``kappa(Xc^T Xc)`` (ratio of its largest to its smallest
+#: eigenvalue) that the moments route keeps; see :data:`MOMENTS_MIN_RATIO`.
+MOMENTS_MAX_CONDITION = 1.0 / MOMENTS_MIN_RATIO**2
+
+
+class ConditionCertificate:
+    """Proven bounds on one view's extreme eigenvalues of ``Xc^T Xc``.
+
+    Made by :func:`_certified_factor` without an eigendecomposition:
+    ``lambda_max <= upper``, the Frobenius norm of ``Xc^T Xc``, and
+    ``lambda_min >= lower``, shown by a Cholesky factorisation of
+    ``Xc^T Xc - shift * I`` that succeeds, ``shift`` being ``lower`` plus
+    the factorisation's own rounding bound.
+
+    Parameters
+    ----------
+    lower, upper : float
+        ``lambda_min >= lower`` and ``lambda_max <= upper``.
+    """
+
+    def __init__(self, lower, upper):
+        self.lower, self.upper = lower, upper
+
+    def certifies(self, ratio, offset=0.0):
+        """Whether ``lambda_min >= ratio**2 * (lambda_max + offset)`` is proven."""
+        return self.lower >= ratio**2 * (self.upper + offset)
+
+
+def _certified_factor(cxx, rank_tol, offset=0.0):
+    """Cholesky factor of a view proven full rank and well conditioned, or None.
+
+    Returns ``(factor, certificate)`` when ``Xc^T Xc`` has a Cholesky
+    factor and a second factorisation succeeds too, of ``Xc^T Xc`` shifted
+    down by ``ratio**2 * (||Xc^T Xc||_F + offset)`` plus a rounding margin
+    of ``d**2 * eps * ||Xc^T Xc||_F`` (``d`` units; a floating-point
+    Cholesky that succeeds has a positive definite neighbour within that
+    margin). Then every eigenvalue is at least ``ratio**2`` times
+    ``lambda_max + offset``, ``ratio`` the larger of
+    :data:`MOMENTS_MIN_RATIO` and ``rank_tol``: the view has no null
+    direction, Cholesky whitening is exact for it, and
+    :func:`needs_accurate_route` holds for it with energy ``offset``
+    removed after the products. Returns None otherwise; the view is then
+    decided exactly, by its singular values. Both factorisations are
+    :mod:`numpy.linalg` calls (the GIL is released), so the two views are
+    certified concurrently.
+    """
+    try:
+        factor = np.linalg.cholesky(cxx)
+    except np.linalg.LinAlgError:
+        return None
+    upper = float(np.linalg.norm(cxx))
+    ratio = max(MOMENTS_MIN_RATIO, rank_tol)
+    lower = ratio**2 * (upper + offset)
+    shift = lower + cxx.shape[0] ** 2 * np.finfo(np.float64).eps * upper
+    if not (np.isfinite(shift) and shift > 0.0):
+        return None
+    shifted = cxx.copy()
+    shifted.flat[:: cxx.shape[0] + 1] -= shift
+    try:
+        np.linalg.cholesky(shifted)
+    except np.linalg.LinAlgError:
+        return None
+    return factor, ConditionCertificate(lower, upper)
 
 
 class _EigenWhitening:
@@ -223,27 +332,6 @@ def _whitened_cross(cxy, x_whitening, y_whitening):
     return y_whitening.whiten(x_whitening.whiten(cxy).T).T
 
 
-def _cholesky_cross(cxx, cyy, cxy, vectors):
-    """Cholesky factors of both views, the whitened cross-product, its SVD.
-
-    Returns ``(x_whitening, y_whitening, cross, svd)``, ``svd`` the thin SVD
-    ``(a, rho, bt)`` of ``cross`` when ``vectors``, else its singular values
-    alone; or None when a factorisation breaks down.
-    """
-    try:
-        factor_x, factor_y = np.linalg.cholesky(cxx), np.linalg.cholesky(cyy)
-    except np.linalg.LinAlgError:
-        return None
-    x_whitening = _CholeskyWhitening(factor_x)
-    y_whitening = _CholeskyWhitening(factor_y)
-    cross = _whitened_cross(cxy, x_whitening, y_whitening)
-    if vectors:
-        svd = np.linalg.svd(cross, full_matrices=False)
-    else:
-        svd = np.linalg.svd(cross, compute_uv=False)
-    return x_whitening, y_whitening, cross, svd
-
-
 def _whitening_parts(cxx, singular_values, directions, k):
     """Return what the cheapest exact whitening of one view needs (on a thread).
 
@@ -272,30 +360,28 @@ def _whitening(kind, part, singular_values, k):
     return _EigenWhitening(singular_values, part, k)
 
 
-#: From this many units (the larger view) up to
-#: :data:`~skrep._core.backend.SINGLE_THREAD_MAX_UNITS`, the two views'
-#: decompositions run concurrently on two threads, one BLAS thread each.
-#: Below, the start of a thread costs more than it saves; above, one
-#: decomposition on all BLAS threads is faster.
+#: From this many units (the larger view) on, the two views' decompositions
+#: run concurrently on two threads, one BLAS thread each, where
+#: :func:`~skrep._core.backend.concurrent_pairs` says it pays. Below, the
+#: start of a thread costs more than it saves.
 CONCURRENT_MIN_UNITS = 256
 
 
 def _concurrent(n_units):
     """Whether the views' decompositions run on two threads (see above)."""
-    return CONCURRENT_MIN_UNITS <= n_units <= SINGLE_THREAD_MAX_UNITS
+    return CONCURRENT_MIN_UNITS <= n_units and concurrent_pairs(n_units)
 
 
 def _both(first, second, n_units):
-    """Run two independent decompositions, concurrently for mid-sized views.
+    """Run two independent decompositions, concurrently from mid-sized views.
 
     The functions call :mod:`numpy.linalg` alone (it releases the GIL) on
-    one BLAS thread each (:func:`~skrep._core.backend.decomposition_threads`),
-    so the two use two cores; otherwise (:func:`_concurrent`) they run in
-    turn.
+    one BLAS thread each, so the two use two cores; otherwise
+    (:func:`_concurrent`) they run in turn.
     """
     if not _concurrent(n_units):
         return first(), second()
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(second)
         result = first()
         return result, pending.result()
@@ -379,6 +465,7 @@ def _ranks_and_kept(sx, sy, rank_tol, x_components, y_components):
 def cca_from_covariances(
     mean_x, mean_y, cxx, cyy, cxy, n_samples, *, x_components=None,
     y_components=None, n_components=None, rank_tol=1e-6, eager_directions=False,
+    x_offset_energy=0.0, y_offset_energy=0.0,
 ):  # fmt: skip
     """(SV)CCA from means and centred cross-products (the moments route).
 
@@ -397,11 +484,20 @@ def cca_from_covariances(
         Cap on the number of canonical pairs.
     rank_tol : float
         Relative singular-value tolerance for null directions.
-    eager_directions : bool, default=False
-        Compute the directions (one SVD with vectors, the correlations from
-        it) now, for a caller that reads them at once (PWCCA's weights);
-        otherwise the correlations come from the singular values alone and
-        the directions on first read.
+    eager_directions : bool or {"x", "y"}, default=False
+        True: compute the directions (one SVD with vectors, the
+        correlations from it) now, for a caller that reads them at once.
+        "x" or "y": compute that view's loadings now (PWCCA's weights; from
+        :data:`SQUARED_MIN_PAIRS` pairs on, from the eigenvectors of one
+        Gram matrix of the whitened cross-product) and the other directions
+        on first read. False: the correlations alone (singular values, or
+        Gram eigenvalues, see :func:`_correlations_from_cross`), the
+        directions on first read.
+    x_offset_energy, y_offset_energy : float, default=0.0
+        Energy removed from each view after its products (as for
+        :func:`needs_accurate_route`): the certificate that lets a view skip
+        its eigendecomposition is asked to cover it, so that the route
+        check then needs no singular values either.
 
     Returns
     -------
@@ -409,64 +505,149 @@ def cca_from_covariances(
         With ``route="moments"``.
     """
     n_units = max(cxx.shape[0], cyy.shape[0])
-    optimistic = None
     with decomposition_threads(n_units):
-        if (
-            _concurrent(n_units)
-            and _keeps_all(cxx, x_components)
-            and _keeps_all(cyy, y_components)
-        ):
-            # Views that keep every direction are usually full rank and well
-            # conditioned: their Cholesky whitening, the cross-product and
-            # its singular values (with the vectors when the directions are
-            # wanted now) run on this thread while the views' singular
-            # values (the rank rule, the checks) run on another.
-            # The result is kept only if both views then qualify.
-            optimistic, (sx, sy) = _both(
-                lambda: _cholesky_cross(cxx, cyy, cxy, eager_directions),
-                lambda: tuple(map(singular_values_from_covariance, (cxx, cyy))),
+        if _keeps_all(cxx, x_components) and _keeps_all(cyy, y_components):
+            # Usually both views are full rank and well conditioned; when
+            # their Cholesky factors prove it, no eigendecomposition of a
+            # view is needed (the singular values wait until read).
+            certified = _both(
+                lambda: _certified_factor(cxx, rank_tol, x_offset_energy),
+                lambda: _certified_factor(cyy, rank_tol, y_offset_energy),
                 n_units,
             )
-            vx = vy = None
-        else:
-            (sx, vx), (sy, vy) = _both(
-                lambda: _view_spectrum(cxx, x_components),
-                lambda: _view_spectrum(cyy, y_components),
-                n_units,
-            )
+            if certified[0] is not None and certified[1] is not None:
+                return _cca_certified(
+                    mean_x, mean_y, certified, cxy, n_samples, n_components,
+                    eager_directions,
+                )  # fmt: skip
+        (sx, vx), (sy, vy) = _both(
+            lambda: _view_spectrum(cxx, x_components),
+            lambda: _view_spectrum(cyy, y_components),
+            n_units,
+        )
         rx, ry, kx, ky = _ranks_and_kept(sx, sy, rank_tol, x_components, y_components)
-        if (
-            optimistic is not None
-            and _well_conditioned(sx, kx)
-            and _well_conditioned(sy, ky)
-        ):
-            x_whitening, y_whitening, cross, svd = optimistic
-        else:
-            x_parts, y_parts = _both(
-                lambda: _whitening_parts(cxx, sx, vx, kx),
-                lambda: _whitening_parts(cyy, sy, vy, ky),
-                n_units,
-            )
-            x_whitening = _whitening(*x_parts, sx, kx)
-            y_whitening = _whitening(*y_parts, sy, ky)
-            cross = _whitened_cross(cxy, x_whitening, y_whitening)
-            svd = None
-        if eager_directions:
-            rho, x_rot, x_load, y_rot, y_load = _pairs_from_cross(
-                cross, x_whitening, y_whitening, n_samples, n_components, svd
-            )
-            return CCAResult(
-                mean_x, mean_y, x_rot, y_rot, rho, sx, sy, x_load, y_load, rx, ry,
-                kx, ky, n_samples, "moments",
-            )  # fmt: skip
+        x_parts, y_parts = _both(
+            lambda: _whitening_parts(cxx, sx, vx, kx),
+            lambda: _whitening_parts(cyy, sy, vy, ky),
+            n_units,
+        )
+        x_whitening = _whitening(*x_parts, sx, kx)
+        y_whitening = _whitening(*y_parts, sy, ky)
+        cross = _whitened_cross(cxy, x_whitening, y_whitening)
+        common = (sx, sy, rx, ry, kx, ky)
+        return _result_from_cross(
+            mean_x, mean_y, cross, x_whitening, y_whitening, common, n_samples,
+            n_components, eager_directions,
+        )  # fmt: skip
+
+
+def _cca_certified(
+    mean_x, mean_y, certified, cxy, n_samples, n_components, eager_directions
+):  # fmt: skip
+    """Fit by the moments route two views certified well conditioned.
+
+    Each view is whitened by its Cholesky factor; its singular values
+    (reported, not needed for the correlations) are computed on first read,
+    and the certificates stand in for them in :func:`needs_accurate_route`.
+    """
+    (factor_x, certificate_x), (factor_y, certificate_y) = certified
+    x_whitening = _CholeskyWhitening(factor_x)
+    y_whitening = _CholeskyWhitening(factor_y)
+    cross = _whitened_cross(cxy, x_whitening, y_whitening)
+    p, q = cross.shape
+    common = (_FactorSpectrum(factor_x), _FactorSpectrum(factor_y), p, q, p, q)
+    return _result_from_cross(
+        mean_x, mean_y, cross, x_whitening, y_whitening, common, n_samples,
+        n_components, eager_directions, certificate=(certificate_x, certificate_y),
+    )  # fmt: skip
+
+
+#: From this many canonical pairs on, the correlations come from the
+#: eigenvalues of the smaller Gram matrix of the whitened cross-product
+#: (:func:`_correlations_from_cross`), which costs a fraction of its SVD.
+SQUARED_MIN_PAIRS = 256
+
+
+def _squared(cross):
+    """Whether the correlations come from a Gram matrix (see above)."""
+    return min(cross.shape) >= SQUARED_MIN_PAIRS
+
+
+def _correlations_from_cross(cross):
+    """Canonical correlations: the singular values of the whitened cross-product.
+
+    From :data:`SQUARED_MIN_PAIRS` pairs on, the square roots of the
+    eigenvalues of ``cross cross^T`` (or ``cross^T cross``, the smaller):
+    a symmetric tridiagonal reduction of half the matrix against a
+    bidiagonal reduction of all of it, about a third of the time of the
+    singular values at 2048 units. The eigenvalues ``rho_i**2`` carry an
+    absolute error of order ``eps`` (the whitened cross-product has norm at
+    most 1), so a correlation ``rho`` is exact to about ``eps / rho``: to
+    1e-12 from ``rho = 1e-4`` up, and to ``sqrt(eps) = 1.5e-8`` at worst for
+    a correlation near 0, within the error the moments route already
+    accepts (``eps / MOMENTS_MIN_RATIO**2``, about 2e-8).
+    """
+    if not _squared(cross):
+        return np.linalg.svd(cross, compute_uv=False)
+    gram = cross @ cross.T if cross.shape[0] <= cross.shape[1] else cross.T @ cross
+    eigenvalues = np.linalg.eigvalsh(gram)[::-1]
+    return np.sqrt(np.clip(eigenvalues, 0.0, None))
+
+
+def _weighting_loadings(cross, whitening, view, n_pairs):
+    """Correlations and one view's loadings, from its Gram eigenvectors.
+
+    The left (``view="x"``) or right singular vectors of the whitened
+    cross-product are the eigenvectors of ``cross cross^T`` (``cross^T
+    cross``); PWCCA's weights need one view's alone, at a third of the cost
+    of the full SVD. Within a group of tied correlations the basis is
+    LAPACK's, as for the SVD (the measure depends on it there, and PWCCA
+    warns); signs are arbitrary (the weights take absolute values).
+    """
+    gram = cross @ cross.T if view == "x" else cross.T @ cross
+    eigenvalues, vectors = np.linalg.eigh(gram)
+    eigenvalues, vectors = eigenvalues[::-1], vectors[:, ::-1]
+    rho = np.sqrt(np.clip(eigenvalues[: min(cross.shape)], 0.0, None))
+    return rho, whitening.loadings(vectors[:, :n_pairs])
+
+
+def _result_from_cross(
+    mean_x, mean_y, cross, x_whitening, y_whitening, common, n_samples,
+    n_components, eager_directions, certificate=None,
+):  # fmt: skip
+    """Return the CCAResult of a whitened cross-product.
+
+    ``common`` is ``(sx, sy, rx, ry, kx, ky)``. ``eager_directions``: True
+    computes every direction now (SVD with vectors); "x" or "y" computes
+    that view's loadings now (PWCCA's weights) and leaves the rest to first
+    read; False computes the correlations alone.
+    """
+    sx, sy, rx, ry, kx, ky = common
+    n_pairs = min(cross.shape)
+    n_pairs = n_pairs if n_components is None else min(n_components, n_pairs)
+    if eager_directions and (eager_directions is True or not _squared(cross)):
+        rho, x_rot, x_load, y_rot, y_load = _pairs_from_cross(
+            cross, x_whitening, y_whitening, n_samples, n_components
+        )
+        return CCAResult(
+            mean_x, mean_y, x_rot, y_rot, rho, sx, sy, x_load, y_load, rx, ry,
+            kx, ky, n_samples, "moments", certificate=certificate,
+        )  # fmt: skip
+    early = {"x_loadings": None, "y_loadings": None}
+    if eager_directions in ("x", "y"):
+        whitening = x_whitening if eager_directions == "x" else y_whitening
+        rho, early[f"{eager_directions}_loadings"] = _weighting_loadings(
+            cross, whitening, eager_directions, n_pairs
+        )
+    else:
         # The correlations need the singular values alone (a fraction of the
         # cost of the vectors); the directions wait until read.
-        rho = np.linalg.svd(cross, compute_uv=False) if svd is None else svd
-    n_pairs = rho.size if n_components is None else min(n_components, rho.size)
+        rho = _correlations_from_cross(cross)
     pairs = _LazyPairs(cross, x_whitening, y_whitening, n_samples, n_components)
     return CCAResult(
-        mean_x, mean_y, None, None, np.clip(rho[:n_pairs], 0.0, 1.0), sx, sy, None,
-        None, rx, ry, kx, ky, n_samples, "moments", pairs=pairs,
+        mean_x, mean_y, None, None, np.clip(rho[:n_pairs], 0.0, 1.0), sx, sy,
+        early["x_loadings"], early["y_loadings"], rx, ry, kx, ky, n_samples,
+        "moments", pairs=pairs, certificate=certificate,
     )  # fmt: skip
 
 
@@ -512,6 +693,12 @@ def needs_accurate_route(result, *, x_offset_energy=0.0, y_offset_energy=0.0):
     bool
         True when the result should be recomputed more accurately.
     """
+    certificate = getattr(result, "certificate", None)
+    if certificate is not None and all(
+        view.certifies(MOMENTS_MIN_RATIO, offset)
+        for view, offset in zip(certificate, (x_offset_energy, y_offset_energy))
+    ):
+        return False  # proven without the singular values
     for s, k, offset in (
         (result.x_singular_values, result.x_n_directions, x_offset_energy),
         (result.y_singular_values, result.y_n_directions, y_offset_energy),
@@ -578,7 +765,7 @@ def fit_cca(
         Also return the :class:`~skrep._core.moments.Moments` of the data
         (so that streaming can continue from this fit); the SVD route then
         forms them in one extra pass.
-    eager_directions : bool, default=False
+    eager_directions : bool or {"x", "y"}, default=False
         See :func:`cca_from_covariances`; the SVD route computes the
         directions at once anyway.
 
@@ -612,8 +799,8 @@ def fit_cca(
         algorithm=algorithm,
         keep_moments=keep_moments,
         from_data=lambda X, Y: _cca_from_data(X, Y, **params),
-        from_covariances=lambda *covs: cca_from_covariances(
-            *covs, eager_directions=eager_directions, **params
+        from_covariances=lambda *covs, **offsets: cca_from_covariances(
+            *covs, eager_directions=eager_directions, **offsets, **params
         ),
         imprecise=needs_accurate_route,
     )

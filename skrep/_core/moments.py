@@ -507,15 +507,33 @@ def raw_covariances(X, Y):
         # bound (n * eps, a sum of n terms either way).
         ones = np.ones(n)
         mean_x, mean_y = (ones @ X) / n, (ones @ Y) / n
+        # n m m^T as the outer product of sqrt(n) m with itself: exactly
+        # symmetric, like the products of contiguous views. (NumPy alone:
+        # alternating with SciPy's own BLAS costs tens of milliseconds while
+        # one library's idle threads spin.)
+        root = np.sqrt(n)
+        sx, sy = root * mean_x, root * mean_y
         cxx = X.T @ X
-        cxx -= n * np.outer(mean_x, mean_x)
+        cxx -= np.outer(sx, sx)
         cyy = Y.T @ Y
-        cyy -= n * np.outer(mean_y, mean_y)
+        cyy -= np.outer(sy, sy)
         cxy = X.T @ Y
-        cxy -= n * np.outer(mean_x, mean_y)
+        cxy -= np.outer(sx, sy)
     check_finite_products(cxx, cyy, cxy)
-    # Exactly symmetric (X.T @ X is not always computed as one syrk).
-    return mean_x, mean_y, 0.5 * (cxx + cxx.T), 0.5 * (cyy + cyy.T), cxy
+    return mean_x, mean_y, _symmetric(cxx, X), _symmetric(cyy, Y), cxy
+
+
+def _symmetric(product, data):
+    """``data.T @ data`` made exactly symmetric where it may not be.
+
+    NumPy computes the product of a contiguous array with its own
+    transpose by one ``syrk`` and copies one triangle into the other, so
+    it is exactly symmetric; other layouts are averaged with the
+    transpose.
+    """
+    if data.flags.c_contiguous or data.flags.f_contiguous:
+        return product
+    return 0.5 * (product + product.T)
 
 
 def fit_by_route(
@@ -546,7 +564,10 @@ def fit_by_route(
     from_data : callable
         ``from_data(X, Y) -> result``, the accurate route.
     from_covariances : callable
-        ``from_covariances(mean_x, mean_y, cxx, cyy, cxy, n) -> result``.
+        ``from_covariances(mean_x, mean_y, cxx, cyy, cxy, n, **offsets) ->
+        result``; ``offsets`` (``x_offset_energy``, ``y_offset_energy``) is
+        the energy removed after the products, given on the raw-products
+        path (the numbers ``imprecise`` gets), empty otherwise.
     imprecise : callable
         ``imprecise(result, x_offset_energy=..., y_offset_energy=...)``:
         whether a moments-route result may have lost digits.
@@ -568,11 +589,11 @@ def fit_by_route(
         # Fastest: the raw products on the caller's arrays, kept only when
         # subtracting the means afterwards cost no digits that matter.
         raw = raw_covariances(X, Y)
-        result = from_covariances(*raw, n)
         offsets = {
             "x_offset_energy": 2 * n * (raw[0] @ raw[0]),
             "y_offset_energy": 2 * n * (raw[1] @ raw[1]),
         }
+        result = from_covariances(*raw, n, **offsets)
         if not imprecise(result, **offsets):
             if not keep_moments:
                 return result, None

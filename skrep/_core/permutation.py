@@ -650,7 +650,7 @@ class CCAResampledScores:
                 )
                 result = cca_from_covariances(
                     self.mean_x + dx, self.mean_y + dy, cxx, cyy, cxy, int(n),
-                    **self.params,
+                    eager_directions=self.weights_from or False, **self.params,
                 )  # fmt: skip
                 if self.algorithm == "auto" and needs_accurate_route(result):
                     result = None

@@ -356,7 +356,7 @@ def fit_shape_metric(
         algorithm=algorithm,
         keep_moments=keep_moments,
         from_data=lambda X, Y: _shape_from_data(X, Y, **params),
-        from_covariances=lambda *covs: shape_from_covariances(*covs, **params),
+        from_covariances=lambda *covs, **_: shape_from_covariances(*covs, **params),
         imprecise=lambda result, **offsets: needs_accurate_route(
             result, alpha, **offsets
         ),
