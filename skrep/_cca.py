@@ -682,6 +682,7 @@ class PWCCA(_BaseCCA):
             )
 
     _scores_from_fit = True
+
     @property
     def _eager_directions(self):
         # The weighting view's loadings in fit; the rest on first read.

@@ -127,10 +127,9 @@ def test_certificate_is_sound_and_tight(kappa, seed):
     cxx = 0.5 * (cxx + cxx.T)
     for offset in (0.0, 1e4):
         certified = _certified_factor(cxx, 1e-6, offset)
-        proven = (
-            eigenvalues.min()
-            >= MOMENTS_MIN_RATIO**2 * (eigenvalues.max() + offset) * (1 - 1e-6)
-        )
+        proven = eigenvalues.min() >= MOMENTS_MIN_RATIO**2 * (
+            eigenvalues.max() + offset
+        ) * (1 - 1e-6)
         if certified is not None:
             factor, certificate = certified
             assert proven
