@@ -1,12 +1,12 @@
 """Certified Cholesky whitening and Gram-matrix correlations of the CCA moments route.
 
 Views whose Cholesky factors prove them full rank and well conditioned skip
-their eigendecompositions (their singular values wait until read); from
-``SQUARED_MIN_PAIRS`` pairs on, the correlations come from the eigenvalues
-of a Gram matrix of the whitened cross-product and PWCCA's weights from its
-eigenvectors. The tests hold every shortcut to an independent answer: the
-SVD of the centred data, known canonical correlations built into the data,
-and the exact spectrum behind each certificate.
+their eigendecompositions (their singular values wait until read); the
+correlations come from the eigenvalues of a Gram matrix of the whitened
+cross-product and PWCCA's weights from its eigenvectors. The tests hold
+every shortcut to an independent answer: the SVD of the centred data, known
+canonical correlations built into the data, and the exact spectrum behind
+each certificate.
 """
 
 import pickle
@@ -18,7 +18,6 @@ import skrep._core.cca as cca_module
 from skrep import PWCCA, SVCCA
 from skrep._core.cca import (
     MOMENTS_MIN_RATIO,
-    SQUARED_MIN_PAIRS,
     _certified_factor,
     cca_from_covariances,
     fit_cca,
@@ -89,10 +88,10 @@ def test_certified_route_equals_the_svd_route(seed):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_gram_correlations_keep_their_digits(seed):
-    # Known correlations from 1 down to exact 0, over more pairs than the
-    # Gram route needs: correlations from 1e-4 up are exact to ~1e-12, and
-    # none is off by more than sqrt(eps) (the documented bound).
-    d = SQUARED_MIN_PAIRS + 44
+    # Known correlations from 1 down to exact 0, over 300 pairs: those from
+    # 1e-4 up are exact to ~1e-12, and none is off by more than sqrt(eps)
+    # (the documented bound).
+    d = 300
     rng = np.random.RandomState(seed)
     rho = np.sort(
         np.concatenate(
@@ -212,8 +211,8 @@ def test_large_means_still_end_on_an_accurate_route():
 @pytest.mark.parametrize("weights_from", ["x", "y"])
 @pytest.mark.parametrize("seed", range(3))
 def test_pwcca_weights_from_one_gram_equal_the_svd_route(weights_from, seed):
-    X, Y = _views(seed, p=290, q=SQUARED_MIN_PAIRS + 10)
-    X_test, Y_test = _views(seed + 10, n=400, p=290, q=SQUARED_MIN_PAIRS + 10)
+    X, Y = _views(seed, p=290, q=266)
+    X_test, Y_test = _views(seed + 10, n=400, p=290, q=266)
     fast = PWCCA(weights_from=weights_from).fit(X, Y)
     result = fast._cca_result
     assert result.certificate is not None

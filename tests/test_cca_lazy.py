@@ -140,10 +140,27 @@ def test_svcca_fit_leaves_directions_to_first_use():
     )
 
 
-def test_pwcca_computes_its_weights_in_fit():
+@pytest.mark.parametrize("weights_from", ["x", "y"])
+def test_pwcca_computes_its_weights_in_fit(weights_from):
+    # The weighting view's loadings (from one Gram matrix of the whitened
+    # cross-product) are computed in fit; the rotations on first read.
     X, Y = _views(1)
-    model = PWCCA().fit(X, Y)
-    assert model._cca_result.directions_computed
+    model = PWCCA(weights_from=weights_from).fit(X, Y)
+    result = model._cca_result
+    assert list(result._early_loadings) == [2 if weights_from == "x" else 3]
+    assert not result.directions_computed
+    eager = cca_from_covariances(
+        *raw_covariances(X, Y), X.shape[0], eager_directions=True
+    )
+    loadings = getattr(eager, f"{weights_from}_loadings")
+    np.testing.assert_allclose(
+        np.abs(getattr(result, f"{weights_from}_loadings")),
+        np.abs(loadings),
+        rtol=0,
+        atol=1e-10 * np.abs(loadings).max(),
+    )
+    model.transform(X)
+    assert result.directions_computed
 
 
 @pytest.mark.filterwarnings("ignore::skrep.exceptions.DeadUnitWarning")

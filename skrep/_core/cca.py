@@ -363,8 +363,10 @@ def _whitening(kind, part, singular_values, k):
 #: From this many units (the larger view) on, the two views' decompositions
 #: run concurrently on two threads, one BLAS thread each, where
 #: :func:`~skrep._core.backend.concurrent_pairs` says it pays. Below, the
-#: start of a thread costs more than it saves.
-CONCURRENT_MIN_UNITS = 256
+#: start of a thread costs more than it saves (two eigendecompositions of
+#: 64 units took 0.46 ms in turn and 0.54 ms on two threads; of 128 units
+#: 1.9 ms and 1.4 ms).
+CONCURRENT_MIN_UNITS = 128
 
 
 def _concurrent(n_units):
@@ -487,10 +489,10 @@ def cca_from_covariances(
     eager_directions : bool or {"x", "y"}, default=False
         True: compute the directions (one SVD with vectors, the
         correlations from it) now, for a caller that reads them at once.
-        "x" or "y": compute that view's loadings now (PWCCA's weights; from
-        :data:`SQUARED_MIN_PAIRS` pairs on, from the eigenvectors of one
-        Gram matrix of the whitened cross-product) and the other directions
-        on first read. False: the correlations alone (singular values, or
+        "x" or "y": compute that view's loadings now (PWCCA's weights, from
+        the eigenvectors of one Gram matrix of the whitened cross-product,
+        see :func:`_weighting_loadings`) and the other directions on first
+        read. False: the correlations alone (singular values, or
         Gram eigenvalues, see :func:`_correlations_from_cross`), the
         directions on first read.
     x_offset_energy, y_offset_energy : float, default=0.0
@@ -562,33 +564,21 @@ def _cca_certified(
     )  # fmt: skip
 
 
-#: From this many canonical pairs on, the correlations come from the
-#: eigenvalues of the smaller Gram matrix of the whitened cross-product
-#: (:func:`_correlations_from_cross`), which costs a fraction of its SVD.
-SQUARED_MIN_PAIRS = 256
-
-
-def _squared(cross):
-    """Whether the correlations come from a Gram matrix (see above)."""
-    return min(cross.shape) >= SQUARED_MIN_PAIRS
-
-
 def _correlations_from_cross(cross):
     """Canonical correlations: the singular values of the whitened cross-product.
 
-    From :data:`SQUARED_MIN_PAIRS` pairs on, the square roots of the
-    eigenvalues of ``cross cross^T`` (or ``cross^T cross``, the smaller):
-    a symmetric tridiagonal reduction of half the matrix against a
-    bidiagonal reduction of all of it, about a third of the time of the
-    singular values at 2048 units. The eigenvalues ``rho_i**2`` carry an
-    absolute error of order ``eps`` (the whitened cross-product has norm at
-    most 1), so a correlation ``rho`` is exact to about ``eps / rho``: to
-    1e-12 from ``rho = 1e-4`` up, and to ``sqrt(eps) = 1.5e-8`` at worst for
-    a correlation near 0, within the error the moments route already
-    accepts (``eps / MOMENTS_MIN_RATIO**2``, about 2e-8).
+    The square roots of the eigenvalues of ``cross cross^T`` (or
+    ``cross^T cross``, the smaller): a symmetric tridiagonal reduction of
+    half the matrix against a bidiagonal reduction of all of it, a third of
+    the time of the singular values at 2048 units (0.46 s against 1.29 s on
+    2 cores), and less at every size measured down to 64 units. The
+    eigenvalues ``rho_i**2`` carry an absolute error of order ``eps`` (the
+    whitened cross-product has norm at most 1), so a correlation ``rho`` is
+    exact to about ``eps / rho``: to 1e-12 from ``rho = 1e-4`` up, and to
+    ``sqrt(eps) = 1.5e-8`` at worst for a correlation near 0, within the
+    error the moments route already accepts (``eps / MOMENTS_MIN_RATIO**2``,
+    about 2e-8).
     """
-    if not _squared(cross):
-        return np.linalg.svd(cross, compute_uv=False)
     gram = cross @ cross.T if cross.shape[0] <= cross.shape[1] else cross.T @ cross
     eigenvalues = np.linalg.eigvalsh(gram)[::-1]
     return np.sqrt(np.clip(eigenvalues, 0.0, None))
@@ -625,7 +615,7 @@ def _result_from_cross(
     sx, sy, rx, ry, kx, ky = common
     n_pairs = min(cross.shape)
     n_pairs = n_pairs if n_components is None else min(n_components, n_pairs)
-    if eager_directions and (eager_directions is True or not _squared(cross)):
+    if eager_directions is True:
         rho, x_rot, x_load, y_rot, y_load = _pairs_from_cross(
             cross, x_whitening, y_whitening, n_samples, n_components
         )
