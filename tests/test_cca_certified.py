@@ -294,3 +294,32 @@ def test_raw_covariances_are_exactly_symmetric(layout):
     Xc, Yc = X - X.mean(axis=0), Y - Y.mean(axis=0)
     np.testing.assert_allclose(cxx, Xc.T @ Xc, rtol=1e-10, atol=1e-8)
     np.testing.assert_allclose(cxy, Xc.T @ Yc, rtol=1e-10, atol=1e-8)
+
+
+@pytest.mark.parametrize("shape", [(300, 260), (260, 300), (600, 10), (10, 600)])
+@pytest.mark.parametrize("threads", [1, 2, 8])
+def test_products_in_two_lanes_equal_the_plain_products(shape, threads, monkeypatch):
+    # Two lanes only where BLAS runs two threads; same products either way.
+    import skrep._core.moments as moments_module
+
+    rng = np.random.RandomState(sum(shape))
+    X = rng.randn(700, shape[0]) + 1.0
+    Y = rng.randn(700, shape[1]) - 2.0
+    lanes = []
+    monkeypatch.setattr(moments_module, "blas_threads", lambda: threads)
+    original = moments_module.ThreadPoolExecutor
+
+    class Pool(original):
+        def submit(self, *args, **kwargs):
+            lanes.append(1)
+            return super().submit(*args, **kwargs)
+
+    monkeypatch.setattr(moments_module, "ThreadPoolExecutor", Pool)
+    got = raw_covariances(X, Y)
+    assert bool(lanes) == (threads == 2)
+    monkeypatch.setattr(moments_module, "LANES_MIN_UNITS", 10**9)
+    expected = raw_covariances(X, Y)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-9)
+    np.testing.assert_array_equal(got[2], got[2].T)
+    np.testing.assert_array_equal(got[3], got[3].T)
