@@ -15,8 +15,9 @@ to a half), so that the order of the measurements, not the code, would
 decide the ratios.
 
 SVCCA needs, by its definition, the leading eigenvectors of each view (the
-directions holding 99% of the variance): the column "SVCCA floor" times the
-products plus the two views' eigendecompositions as skrep runs them
+directions holding 99% of the variance): the column "SVCCA floor" times
+skrep's pass over the data (:func:`skrep._core.moments.raw_covariances`)
+plus the two views' eigendecompositions as skrep runs them
 (:func:`numpy.linalg.eigh`, concurrently where it pays), the least an exact
 SVCCA does on this machine with LAPACK's fastest symmetric eigensolver.
 
@@ -75,12 +76,13 @@ def products(Xc, Yc):
     return Xc.T @ Xc, Yc.T @ Yc, Xc.T @ Yc
 
 
-def svcca_floor(Xc, Yc):
-    """The products and both views' eigendecompositions, as skrep runs them."""
+def svcca_floor(X, Y):
+    """One pass over the data and both views' eigendecompositions (as skrep)."""
     from skrep._core.backend import decomposition_threads
     from skrep._core.cca import _both
+    from skrep._core.moments import raw_covariances
 
-    cxx, cyy, _ = products(Xc, Yc)
+    _, _, cxx, cyy, _ = raw_covariances(X, Y)
     units = max(cxx.shape[0], cyy.shape[0])
     with decomposition_threads(units):
         return _both(lambda: np.linalg.eigh(cxx), lambda: np.linalg.eigh(cyy), units)
@@ -157,7 +159,7 @@ def main(argv=None):
         Xc, Yc = X - X.mean(axis=0), Y - Y.mean(axis=0)
         functions = {
             "products": lambda: products(Xc, Yc),
-            "SVCCA floor": lambda: svcca_floor(Xc, Yc),
+            "SVCCA floor": lambda: svcca_floor(X, Y),
         }
         for name, make in fits.items():
             functions[name] = lambda make=make: fit_and_read(make, X, Y)
@@ -196,8 +198,8 @@ def main(argv=None):
         "weights_) / best time of Xc^T Xc + Yc^T Yc + Xc^T Yc (wall clock); "
         "x cpu: the same with the process's CPU time. CCA is "
         "SVCCA(svd_components=None); SVCCA keeps 99% of the variance. SVCCA "
-        "floor x: the products plus both views' eigendecompositions / the "
-        "products."
+        "floor x: the pass over the data plus both views' eigendecompositions "
+        "/ the products."
     )
     print("\nfit + first held-out score (n // 4 new rows; computes the directions):")
     print(

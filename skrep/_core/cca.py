@@ -18,12 +18,19 @@ means cancelled too many digits), :func:`fit_cca` recomputes with the SVD.
 Signs of the canonical pairs follow :func:`~skrep._core.spectral.flip_signs`,
 so both routes give the same rotations.
 
-On the moments route each view is whitened by the cheapest exact means: a
-view that keeps every direction gets its singular values alone (for the
-rank rule) and, when it is full rank with a condition number of
-``Xc^T Xc`` at most ``1 / MOMENTS_MIN_RATIO**2``, a Cholesky factor; other
-views (null directions, ill-conditioned, truncated by SVCCA) get their
-eigenvectors. Both whitenings give the same pairs to round-off.
+On the moments route each view is whitened by the cheapest exact means.
+When both views keep every direction, each gets a Cholesky factor and a
+second factorisation of ``Xc^T Xc`` shifted down by ``MOMENTS_MIN_RATIO**2``
+times a bound on its largest eigenvalue (:func:`_certified_factor`): if
+both succeed, the view is proven full rank and well conditioned, needs no
+eigendecomposition, and its singular values are computed only when read.
+Otherwise its singular values decide: a full-rank view with a condition
+number of ``Xc^T Xc`` at most ``1 / MOMENTS_MIN_RATIO**2`` is still whitened
+by Cholesky; other views (null directions, ill-conditioned, truncated by
+SVCCA) get their eigenvectors. Both whitenings give the same pairs to
+round-off. The correlations are the square roots of the eigenvalues of a
+Gram matrix of the whitened cross-product (:func:`_correlations_from_cross`
+bounds the error), the directions come on first read.
 """
 
 from __future__ import annotations
