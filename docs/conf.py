@@ -50,6 +50,10 @@ intersphinx_mapping = {}  # no network: cross-links to other projects are off
 run_gallery = os.environ.get("SKREP_DOCS_RUN_GALLERY", "1") != "0"
 if run_gallery and "tags" in globals():  # Sphinx provides `tags` to conf.py
     tags.add("gallery")  # noqa: F821 - the user guide shows gallery figures
+if not run_gallery:
+    # Sphinx still collects the images of an `.. only:: gallery` block that
+    # it leaves out; without the gallery those figures do not exist.
+    suppress_warnings = ["image.not_readable"]
 # The figures each example saves go under the build folder, not the sources.
 os.environ.setdefault(
     "SKREP_EXAMPLES_OUTPUT",
