@@ -5,7 +5,9 @@ hundred units run faster on one BLAS thread than on two on a busy 2-core
 machine; measured at 512 units, one thread took 0.18 s against 0.23-0.37 s
 for two, and from 1024 units on two threads win. The limit is process-wide
 while it holds (threadpoolctl's limits are), so it is held only around the
-decompositions.
+decompositions. The exception is the last decomposition of a CCA fit, of
+a Gram matrix of the whitened cross-product, which runs alone and takes the
+threads as the caller set them (see ``skrep._core.cca._result_from_cross``).
 """
 
 from __future__ import annotations

@@ -632,10 +632,10 @@ def _result_from_cross(
     running at that moment, takes the BLAS threads as the caller set them
     rather than :func:`~skrep._core.backend.decomposition_threads`' one
     thread: on a quiet 2-core machine at 512 units PWCCA's eigenvectors
-    took 18 ms on two threads against 27 ms on one (its fit 1.53x the
-    products against 1.63x). The triangular products around it (SciPy's
-    BLAS) keep the one-thread rule, so that SciPy's idle workers do not
-    spin beside NumPy's.
+    took 18 ms on two threads against 23-27 ms on one (its fit 1.53-1.59x
+    the products against 1.63-1.66x in two interleaved comparisons). The
+    triangular products around it (SciPy's BLAS) keep the one-thread rule,
+    so that SciPy's idle workers do not spin beside NumPy's.
     """
     sx, sy, rx, ry, kx, ky = common
     n_pairs = min(cross.shape)
