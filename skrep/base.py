@@ -408,25 +408,22 @@ class TwoViewMixin:
             elif getattr(self, "feature_names_in_", None) is not None:
                 _check_feature_names(self, X, reset=False)
             _check_n_features(self, X, reset=reset)
-            Y = y.reshape(-1, 1) if y.ndim == 1 else y
-            self._record_second_view(
-                X, Y, y.ndim == 1, reset=reset, is_fit=ensure_min_samples > 1
+            y_names = None
+        else:
+            if _dask.is_dask_collection(X, y):
+                raise _dask.refusal(self)
+            _refuse_sparse(y)
+            y_names = _get_feature_names(y) if reset else None
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                reset=reset,
+                multi_output=True,
+                y_numeric=True,
+                ensure_min_samples=ensure_min_samples,
+                dtype=_dtype_for(self._view_dtype, X, y),
             )
-            return X, Y
-        if _dask.is_dask_collection(X, y):
-            raise _dask.refusal(self)
-        _refuse_sparse(y)
-        y_names = _get_feature_names(y) if reset else None
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            reset=reset,
-            multi_output=True,
-            y_numeric=True,
-            ensure_min_samples=ensure_min_samples,
-            dtype=_dtype_for(self._view_dtype, X, y),
-        )
         Y = _column(y) if y.ndim == 1 else y
         self._record_second_view(
             X, Y, y.ndim == 1, reset=reset, is_fit=ensure_min_samples > 1,

@@ -307,14 +307,13 @@ def test_products_in_two_lanes_equal_the_plain_products(shape, threads, monkeypa
     Y = rng.randn(700, shape[1]) - 2.0
     lanes = []
     monkeypatch.setattr(moments_module, "blas_threads", lambda: threads)
-    original = moments_module.ThreadPoolExecutor
+    in_two_lanes = moments_module.in_two_lanes
 
-    class Pool(original):
-        def submit(self, *args, **kwargs):
-            lanes.append(1)
-            return super().submit(*args, **kwargs)
+    def spy(first, second):
+        lanes.append(1)
+        return in_two_lanes(first, second)
 
-    monkeypatch.setattr(moments_module, "ThreadPoolExecutor", Pool)
+    monkeypatch.setattr(moments_module, "in_two_lanes", spy)
     got = raw_covariances(X, Y)
     assert bool(lanes) == (threads == 2)
     monkeypatch.setattr(moments_module, "LANES_MIN_UNITS", 10**9)
@@ -323,3 +322,22 @@ def test_products_in_two_lanes_equal_the_plain_products(shape, threads, monkeypa
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-9)
     np.testing.assert_array_equal(got[2], got[2].T)
     np.testing.assert_array_equal(got[3], got[3].T)
+
+
+def test_two_lanes_run_on_two_threads_with_one_blas_thread_each():
+    import threading
+
+    from skrep._core.backend import blas_threads, in_two_lanes
+
+    seen = []
+
+    def work(tag):
+        seen.append((tag, threading.get_ident(), blas_threads()))
+        return tag
+
+    before = blas_threads()
+    assert in_two_lanes(lambda: work("a"), lambda: work("b")) == ("a", "b")
+    lanes = {tag: (ident, n) for tag, ident, n in seen}
+    assert lanes["a"][0] == threading.get_ident() != lanes["b"][0]
+    assert lanes["a"][1] == lanes["b"][1] == 1
+    assert blas_threads() == before  # the limit is lifted afterwards

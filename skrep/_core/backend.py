@@ -12,6 +12,7 @@ threads as the caller set them (see ``skrep._core.cca._result_from_cross``).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
 from threadpoolctl import ThreadpoolController
@@ -22,6 +23,7 @@ __all__ = [
     "decomposition_threads",
     "blas_threads",
     "concurrent_pairs",
+    "in_two_lanes",
     "one_blas_thread",
 ]
 
@@ -70,6 +72,24 @@ def one_blas_thread():
     context : context manager
     """
     return _blas_controller().limit(limits=1, user_api="blas")
+
+
+def in_two_lanes(first, second):
+    """Run ``first()`` here and ``second()`` on another thread, one BLAS thread each.
+
+    For two independent pieces of NumPy work (NumPy releases the GIL in
+    BLAS and LAPACK), so that together they use two cores without
+    oversubscribing them.
+
+    Returns
+    -------
+    results : tuple
+        ``(first(), second())``.
+    """
+    with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(second)
+        result = first()
+        return result, pending.result()
 
 
 def blas_threads():

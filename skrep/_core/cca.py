@@ -35,7 +35,6 @@ bounds the error), the directions come on first read.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
@@ -45,7 +44,7 @@ from scipy.linalg.blas import dtrmm, dtrsm
 from skrep._core.backend import (
     concurrent_pairs,
     decomposition_threads,
-    one_blas_thread,
+    in_two_lanes,
 )
 from skrep._core.moments import (
     check_finite_products,
@@ -166,11 +165,6 @@ class _FactorSpectrum:
         upper = self.factor.T
         with decomposition_threads(upper.shape[0]):
             return singular_values_from_covariance(upper @ upper.T)
-
-
-#: Largest ``kappa(Xc^T Xc)`` (ratio of its largest to its smallest
-#: eigenvalue) that the moments route keeps; see :data:`MOMENTS_MIN_RATIO`.
-MOMENTS_MAX_CONDITION = 1.0 / MOMENTS_MIN_RATIO**2
 
 
 class ConditionCertificate:
@@ -390,10 +384,7 @@ def _both(first, second, n_units):
     """
     if not _concurrent(n_units):
         return first(), second()
-    with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(second)
-        result = first()
-        return result, pending.result()
+    return in_two_lanes(first, second)
 
 
 class _LazyPairs:

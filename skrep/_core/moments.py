@@ -29,12 +29,10 @@ estimator, in ``fit`` and in ``score``, decides deadness with
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from scipy.linalg.blas import dsyr, dsyrk
 
-from skrep._core.backend import blas_threads, block_rows, one_blas_thread
+from skrep._core.backend import blas_threads, block_rows, in_two_lanes
 
 __all__ = [
     "CONSTANT_TOL",
@@ -551,15 +549,15 @@ def _products(X, Y):
     h = int(np.clip(round((q * q - p * p + 2 * p * q) / (4 * q)), 0, p))
     cxy = np.empty((p, q), dtype=np.result_type(X, Y))
 
+    def first_lane():
+        np.matmul(X[:, :h].T, Y, out=cxy[:h])
+        return ones @ X, X.T @ X
+
     def second_lane():
         np.matmul(X[:, h:].T, Y, out=cxy[h:])
         return ones @ Y, Y.T @ Y
 
-    with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(second_lane)
-        np.matmul(X[:, :h].T, Y, out=cxy[:h])
-        sum_x, cxx = ones @ X, X.T @ X
-        sum_y, cyy = pending.result()
+    (sum_x, cxx), (sum_y, cyy) = in_two_lanes(first_lane, second_lane)
     return sum_x, sum_y, cxx, cyy, cxy
 
 
