@@ -79,13 +79,16 @@ def products(Xc, Yc):
 def svcca_floor(X, Y):
     """One pass over the data and both views' eigendecompositions (as skrep)."""
     from skrep._core.backend import decomposition_threads
-    from skrep._core.cca import _both
+    from skrep._core.cca import _both, _concurrent
     from skrep._core.moments import raw_covariances
 
     _, _, cxx, cyy, _ = raw_covariances(X, Y)
     units = max(cxx.shape[0], cyy.shape[0])
+    concurrent = _concurrent(units)
     with decomposition_threads(units):
-        return _both(lambda: np.linalg.eigh(cxx), lambda: np.linalg.eigh(cyy), units)
+        return _both(
+            lambda: np.linalg.eigh(cxx), lambda: np.linalg.eigh(cyy), concurrent
+        )
 
 
 def best_times(functions, repeat, pause=0.0):

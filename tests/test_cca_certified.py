@@ -341,3 +341,43 @@ def test_two_lanes_run_on_two_threads_with_one_blas_thread_each():
     assert lanes["a"][0] == threading.get_ident() != lanes["b"][0]
     assert lanes["a"][1] == lanes["b"][1] == 1
     assert blas_threads() == before  # the limit is lifted afterwards
+
+
+@pytest.mark.parametrize(
+    "threads, units, expected",
+    [(1, 300, False), (1, 2048, False), (2, 300, True), (2, 2048, True),
+     (8, 300, True), (8, 2048, False)],
+)  # fmt: skip
+def test_concurrent_pairs_respect_the_callers_blas_threads(
+    threads, units, expected, monkeypatch
+):
+    # Two lanes use two cores: never where the caller limited BLAS to one
+    # thread (a joblib worker); above 768 units only on exactly two threads.
+    import skrep._core.backend as backend
+
+    monkeypatch.setattr(backend, "blas_threads", lambda: threads)
+    assert backend.concurrent_pairs(units) is expected
+
+
+def test_a_one_thread_caller_gets_no_second_lane(monkeypatch):
+    from threadpoolctl import threadpool_limits
+
+    lanes = []
+    in_two_lanes = cca_module.in_two_lanes
+
+    def spy(first, second):
+        lanes.append(1)
+        return in_two_lanes(first, second)
+
+    monkeypatch.setattr(cca_module, "in_two_lanes", spy)
+    X, Y = _views(0, n=900, p=300, q=280)
+    raw = raw_covariances(X, Y)
+    with threadpool_limits(1, user_api="blas"):
+        limited = cca_from_covariances(*raw, X.shape[0])
+    assert not lanes
+    monkeypatch.setattr(cca_module, "concurrent_pairs", lambda n_units: True)
+    free = cca_from_covariances(*raw, X.shape[0])
+    assert lanes
+    np.testing.assert_allclose(
+        limited.correlations, free.correlations, rtol=0, atol=1e-13
+    )

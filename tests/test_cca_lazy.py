@@ -87,6 +87,7 @@ def test_concurrent_decompositions_equal_sequential(
     monkeypatch.setattr(cca_module, "CONCURRENT_MIN_UNITS", 10**9)
     sequential = cca_from_covariances(*raw, X.shape[0], **params)
     monkeypatch.setattr(cca_module, "CONCURRENT_MIN_UNITS", 0)
+    monkeypatch.setattr(cca_module, "concurrent_pairs", lambda n_units: True)
     threads, chosen = [], []
     in_two_lanes = cca_module.in_two_lanes
 

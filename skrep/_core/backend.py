@@ -106,12 +106,15 @@ def blas_threads():
 def concurrent_pairs(n_units):
     """Whether two views' decompositions should run on two threads at once.
 
-    Up to :data:`SINGLE_THREAD_MAX_UNITS` units they run on one BLAS thread
-    each anyway (:func:`decomposition_threads`); beyond, only where BLAS has
-    at most two threads, so that two single-threaded decompositions use
-    every core (on 2 cores at 2048 units the pair of eigendecompositions
-    took 1.28 s this way against 1.55 s one after the other on both
-    threads). On more cores one decomposition on all of them is faster.
+    Only where the caller lets BLAS run two threads or more: two lanes use
+    two cores, which a caller that limited BLAS to one thread (a joblib
+    worker, for one) has not allowed. Up to :data:`SINGLE_THREAD_MAX_UNITS`
+    units each decomposition runs on one BLAS thread anyway
+    (:func:`decomposition_threads`); beyond, only where BLAS has exactly
+    two threads, so that two single-threaded decompositions use every core
+    (on 2 cores at 2048 units the pair of eigendecompositions took 1.28 s
+    this way against 1.55 s one after the other on both threads). On more
+    cores one decomposition on all of them is faster.
 
     Parameters
     ----------
@@ -122,7 +125,8 @@ def concurrent_pairs(n_units):
     -------
     bool
     """
-    return n_units <= SINGLE_THREAD_MAX_UNITS or blas_threads() <= 2
+    threads = blas_threads()
+    return threads >= 2 and (n_units <= SINGLE_THREAD_MAX_UNITS or threads == 2)
 
 
 def block_rows(n_columns):

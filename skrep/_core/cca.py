@@ -371,18 +371,22 @@ CONCURRENT_MIN_UNITS = 128
 
 
 def _concurrent(n_units):
-    """Whether the views' decompositions run on two threads (see above)."""
+    """Whether the views' decompositions run on two threads (see above).
+
+    Asked before any :func:`~skrep._core.backend.decomposition_threads`
+    limit is taken, so that it sees the BLAS threads the caller allows.
+    """
     return CONCURRENT_MIN_UNITS <= n_units and concurrent_pairs(n_units)
 
 
-def _both(first, second, n_units):
-    """Run two independent decompositions, concurrently from mid-sized views.
+def _both(first, second, concurrent):
+    """Run two independent decompositions, concurrently if ``concurrent``.
 
     The functions call :mod:`numpy.linalg` alone (it releases the GIL) on
-    one BLAS thread each, so the two use two cores; otherwise
-    (:func:`_concurrent`) they run in turn.
+    one BLAS thread each, so the two use two cores; otherwise they run in
+    turn. ``concurrent`` is :func:`_concurrent`'s answer.
     """
-    if not _concurrent(n_units):
+    if not concurrent:
         return first(), second()
     return in_two_lanes(first, second)
 
@@ -505,6 +509,7 @@ def cca_from_covariances(
         With ``route="moments"``.
     """
     n_units = max(cxx.shape[0], cyy.shape[0])
+    concurrent = _concurrent(n_units)
     parts = None
     with decomposition_threads(n_units):
         if _keeps_all(cxx, x_components) and _keeps_all(cyy, y_components):
@@ -514,13 +519,13 @@ def cca_from_covariances(
             certified = _both(
                 lambda: _certified_factor(cxx, rank_tol, x_offset_energy),
                 lambda: _certified_factor(cyy, rank_tol, y_offset_energy),
-                n_units,
+                concurrent,
             )
             if certified[0] is not None and certified[1] is not None:
                 parts = _certified_parts(certified, cxy)
         if parts is None:
             parts = _exact_parts(
-                cxx, cyy, cxy, x_components, y_components, rank_tol, n_units
+                cxx, cyy, cxy, x_components, y_components, rank_tol, concurrent
             )
     # The Gram matrix's decomposition, the only one running then, takes the
     # BLAS threads as the caller set them (see _result_from_cross).
@@ -529,7 +534,9 @@ def cca_from_covariances(
     )
 
 
-def _exact_parts(cxx, cyy, cxy, x_components, y_components, rank_tol, n_units):
+def _exact_parts(
+    cxx, cyy, cxy, x_components, y_components, rank_tol, concurrent
+):  # fmt: skip
     """Whitenings decided by the views' singular values (or eigenvectors).
 
     Returns ``(cross, x_whitening, y_whitening, common, None)`` for
@@ -538,13 +545,13 @@ def _exact_parts(cxx, cyy, cxy, x_components, y_components, rank_tol, n_units):
     (sx, vx), (sy, vy) = _both(
         lambda: _view_spectrum(cxx, x_components),
         lambda: _view_spectrum(cyy, y_components),
-        n_units,
+        concurrent,
     )
     rx, ry, kx, ky = _ranks_and_kept(sx, sy, rank_tol, x_components, y_components)
     x_parts, y_parts = _both(
         lambda: _whitening_parts(cxx, sx, vx, kx),
         lambda: _whitening_parts(cyy, sy, vy, ky),
-        n_units,
+        concurrent,
     )
     x_whitening = _whitening(*x_parts, sx, kx)
     y_whitening = _whitening(*y_parts, sy, ky)
