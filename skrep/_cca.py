@@ -13,7 +13,6 @@ from sklearn.base import (
 )
 from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils._param_validation import (
-    Interval,
     InvalidParameterError,
     RealNotInt,
     StrOptions,
@@ -29,6 +28,7 @@ from skrep._core.xp import (
     fit_cca_xp,
     to_numpy,
 )
+from skrep._params import Interval
 from skrep.base import SkrepTags, StreamingMixin, array_api_namespace, both_views
 from skrep.exceptions import (
     DeadUnitWarning,
@@ -146,6 +146,9 @@ class _BaseCCA(
         self._accumulator = moments
         self.n_samples_seen_ = X.shape[0]
         self._set_result(result, X.shape[1], Y.shape[1])
+        if result.route == "moments" and needs_accurate_route(result):
+            # Only where algorithm="moments" was forced: "auto" falls back.
+            _warn_imprecise_moments("fit on all rows with algorithm='auto' or 'svd'")
         self._warn_degenerate(X, Y)
         return self
 
@@ -174,12 +177,8 @@ class _BaseCCA(
         )
         self._set_result(result, accumulator.n_features_x, accumulator.n_features_y)
         if needs_accurate_route(result):
-            warn(
-                "Some kept directions are so weak (singular value below 1e-4 "
-                "of the largest) that the streamed moments may have lost digits "
-                "for them; fit on all rows at once (algorithm='auto' or 'svd'), "
-                "or lower svd_components.",
-                PrecisionWarning,
+            _warn_imprecise_moments(
+                "fit on all rows at once (algorithm='auto' or 'svd')"
             )
         self._warn_degenerate(None, None, moments=accumulator)
 
@@ -359,7 +358,9 @@ class SVCCA(_BaseCCA):
     rank_tol : float, default=1e-6
         Directions whose singular value is below ``rank_tol`` times the
         largest are null: constant (dead), duplicate or collinear units.
-        They are dropped with a warning.
+        They are dropped with a warning. The tolerance is never below
+        1e-10, whatever is asked (0 included): a direction below that is
+        round-off of the numerical route, not signal.
     algorithm : {"auto", "moments", "svd"}, default="auto"
         "moments" forms the cross-products X^T X, Y^T Y, X^T Y in one
         blocked pass (in float64) and decomposes small matrices: near the
@@ -368,7 +369,10 @@ class SVCCA(_BaseCCA):
         view has at least as many samples as units and falls back to "svd"
         when a kept direction is too ill-conditioned for it
         (``algorithm_`` records which ran). `partial_fit` always takes the
-        moments route (the rows are not kept).
+        moments route (the rows are not kept). Where "moments" runs without
+        that fallback (asked for, or `partial_fit`) and a kept direction is
+        that ill-conditioned, a :class:`~skrep.exceptions.PrecisionWarning`
+        says so.
 
     Attributes
     ----------
@@ -525,7 +529,8 @@ class PWCCA(_BaseCCA):
         argument, as in the paper) or "y".
     rank_tol : float, default=1e-6
         Relative singular-value tolerance for null directions (constant,
-        duplicate or collinear units), dropped with a warning.
+        duplicate or collinear units), dropped with a warning; never below
+        1e-10, as in :class:`SVCCA`.
     algorithm : {"auto", "moments", "svd"}, default="auto"
         Numerical route of `fit`, as in :class:`SVCCA`; `partial_fit` always
         takes the moments route.
@@ -689,7 +694,7 @@ class PWCCA(_BaseCCA):
         return self.weights_from
 
     def _in_sample_score(self):
-        return float(self.weights_ @ self.canonical_correlations_)
+        return _weighted_mean(self.weights_, self.canonical_correlations_)
 
     def _similarity_xp(self, xp, correlations, U, V, X, Y):
         variates, data = (U, X) if self.weights_from == "x" else (V, Y)
@@ -699,7 +704,9 @@ class PWCCA(_BaseCCA):
         data = xp.astype(data, H.dtype)
         centred = data - xp.mean(data, axis=0)
         weights = _normalise_xp(xp, xp.sum(xp.abs(xp.matmul(H.T, centred)), axis=1))
-        return xp.sum(weights * correlations)
+        # A weighted mean of values in [-1, 1]: the clip removes the round-off
+        # of weights that sum to 1 only to the last bit.
+        return xp.clip(xp.sum(weights * correlations), -1.0, 1.0)
 
     def _similarity(self, correlations, U, V, X, Y):
         variates, data = (U, X) if self.weights_from == "x" else (V, Y)
@@ -708,7 +715,7 @@ class PWCCA(_BaseCCA):
         H = H / np.where(norms > 0, norms, 1.0)
         centred = np.subtract(data, data.mean(axis=0), dtype=np.float64)
         weights = _normalise(np.abs(H.T @ centred).sum(axis=1))
-        return weights @ correlations
+        return _weighted_mean(weights, correlations)
 
     def _similarity_from_moments(self, correlations, comoments, variate_squares):
         # |<h_i, x_j>| with h_i the unit-norm centred variate and x_j a
@@ -719,7 +726,17 @@ class PWCCA(_BaseCCA):
         loadings = (rotations.T @ comoments[view]) / np.where(norms > 0, norms, 1.0)[
             :, None
         ]
-        return _normalise(np.abs(loadings).sum(axis=1)) @ correlations
+        return _weighted_mean(_normalise(np.abs(loadings).sum(axis=1)), correlations)
+
+
+def _warn_imprecise_moments(remedy):
+    """Warn that the moments route may have lost digits (no fallback taken)."""
+    warn(
+        "Some kept directions are so weak (singular value below 1e-4 of the "
+        "largest) that the moments route may have lost digits for them; "
+        f"{remedy}, or lower svd_components.",
+        PrecisionWarning,
+    )
 
 
 def _warn_dead_variates(constant):
@@ -730,6 +747,16 @@ def _warn_dead_variates(constant):
             "data; their correlation counts as 0.",
             DeadUnitWarning,
         )
+
+
+def _weighted_mean(weights, correlations):
+    """``weights @ correlations`` as a float in [-1, 1].
+
+    The weights sum to 1 only to round-off, so the weighted mean of
+    correlations in [-1, 1] may leave the interval by an ulp (1 + 2e-16 was
+    seen); the clip removes that and nothing else.
+    """
+    return min(max(float(weights @ correlations), -1.0), 1.0)
 
 
 def _normalise(weights):

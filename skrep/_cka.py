@@ -5,7 +5,7 @@ from __future__ import annotations
 from numbers import Real
 
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
 from skrep._core.cka import (
     LinearCKAMoments,
@@ -14,6 +14,7 @@ from skrep._core.cka import (
     linear_cka_from_moments,
 )
 from skrep._core.moments import Moments
+from skrep._params import Interval
 from skrep.base import SkrepTags, StreamingMixin, both_views
 from skrep.exceptions import DeadUnitWarning, warn
 

@@ -7,7 +7,7 @@ from numbers import Real
 import numpy as np
 import scipy.sparse
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skrep._core.dft import (
@@ -17,6 +17,7 @@ from skrep._core.dft import (
     spectral_cca_from_moments,
     spectral_correlations,
 )
+from skrep._params import Interval
 from skrep.base import SkrepTags, StreamingMixin, both_views
 from skrep.exceptions import (
     DeadUnitWarning,
@@ -79,7 +80,8 @@ class DFTCCA(StreamingMixin, BaseEstimator):
         Directions whose singular value is below ``rank_tol`` times the
         largest over all frequencies are null: constant (dead), duplicate or
         collinear channels, or frequencies where the maps carry no signal.
-        They take no canonical pair, with a warning.
+        They take no canonical pair, with a warning. The tolerance is never
+        below 1e-10, whatever is asked (0 included).
     algorithm : {"auto", "moments", "svd"}, default="auto"
         "moments" forms each frequency's cross-products of channel
         coefficients in one blocked pass (float64) and decomposes small

@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.cluster import SpectralClustering
 from sklearn.utils import check_array
 from sklearn.utils._array_api import check_same_namespace
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.validation import (
     _check_feature_names_in,
     check_is_fitted,
@@ -37,6 +37,7 @@ from skrep._core.mutual_info import (
     warn_if_too_many_bins,
 )
 from skrep._core.xp import XpMoments, column_correlations_xp, to_numpy
+from skrep._params import Interval
 from skrep.base import SkrepTags, StreamingMixin, array_api_namespace, both_views
 from skrep.exceptions import DeadUnitWarning, warn
 

@@ -11,7 +11,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skrep._core.moments import Moments
@@ -20,6 +20,7 @@ from skrep._core.procrustes import (
     needs_accurate_route,
     shape_from_moments,
 )
+from skrep._params import Interval
 from skrep.base import SkrepTags, StreamingMixin, both_views
 from skrep.exceptions import (
     DeadUnitWarning,
@@ -59,6 +60,8 @@ class Procrustes(
         largest are null: constant (dead), duplicate or collinear units, or
         beyond what the samples span. They are dropped (with a warning) and
         nothing is whitened along them, so ``alpha=0`` never divides by 0.
+        The tolerance is never below 1e-10, whatever is asked (0 included):
+        a direction below that is round-off, not signal.
     algorithm : {"auto", "moments", "svd"}, default="auto"
         "moments" forms the cross-products X^T X, Y^T Y, X^T Y in one pass
         (in float64) and decomposes unit x unit matrices: near the speed of

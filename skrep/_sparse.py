@@ -17,7 +17,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_array
 from sklearn.utils._array_api import check_same_namespace
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skrep._core.lasso import (
@@ -36,6 +35,7 @@ from skrep._core.xp import (
     to_numpy,
     unit_losses_xp,
 )
+from skrep._params import Interval
 from skrep.base import (
     SkrepTags,
     StreamingMixin,

@@ -27,6 +27,7 @@ it is invariant to), and :func:`get_skrep_tags` reads it; the checks in
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -202,6 +203,51 @@ def _refuse_sparse(y):
             "y is a sparse matrix: skrep compares dense activations. Convert it "
             "with y.toarray() (activations are rarely sparse enough to gain)."
         )
+
+
+def _check_second_view_names(estimator, y_names):
+    """Check ``y``'s column names against the fit's, as scikit-learn does X's.
+
+    ``y_names`` is what :func:`sklearn.utils.validation._get_feature_names`
+    returned for the new ``y`` (None without string column names). Names in
+    another order or other names raise ValueError (the fitted rotations or
+    coefficients would meet the wrong units); names on one side only warn,
+    with scikit-learn's wording for X.
+    """
+    fitted = getattr(estimator, "feature_names_y_", None)
+    name = type(estimator).__name__
+    if fitted is None and y_names is None:
+        return
+    if fitted is None:
+        warnings.warn(
+            f"y has feature names, but {name} was fitted without feature names",
+            UserWarning,
+            stacklevel=3,
+        )
+        return
+    if y_names is None:
+        warnings.warn(
+            f"y does not have valid feature names, but {name} was fitted with "
+            "feature names",
+            UserWarning,
+            stacklevel=3,
+        )
+        return
+    if len(fitted) == len(y_names) and np.all(fitted == y_names):
+        return
+    unseen = sorted(set(y_names) - set(fitted))
+    missing = sorted(set(fitted) - set(y_names))
+    message = "The feature names of y should match those that were passed during fit."
+    if unseen:
+        message += (
+            f" Unseen at fit time: {unseen[:5]}{' ...' if len(unseen) > 5 else ''}."
+        )
+    if missing:
+        message += f" Seen at fit time, now missing: {missing[:5]}"
+        message += f"{' ...' if len(missing) > 5 else ''}."
+    if not unseen and not missing:
+        message += " They must be in the same order as in fit."
+    raise ValueError(message)
 
 
 def _warn_if_transposed(X, Y):
@@ -413,7 +459,7 @@ class TwoViewMixin:
             if _dask.is_dask_collection(X, y):
                 raise _dask.refusal(self)
             _refuse_sparse(y)
-            y_names = _get_feature_names(y) if reset else None
+            y_names = _get_feature_names(y)
             X, y = validate_data(
                 self,
                 X,
@@ -439,7 +485,8 @@ class TwoViewMixin:
         records ``n_features_y_``, ``feature_names_y_`` (or forgets a stale
         one) and whether ``y`` was 1-D, and, for a fit (``is_fit``, not a
         ``partial_fit`` batch), warns on a transposed-looking view;
-        otherwise the width of ``Y`` must match the fit's.
+        otherwise the width of ``Y`` must match the fit's, and ``y_names``
+        (``y``'s column names, None for arrays) the fit's names.
         """
         if reset:
             _note_fit()
@@ -450,15 +497,21 @@ class TwoViewMixin:
             self._y_is_1d = y_is_1d
             if is_fit:
                 _warn_if_transposed(X, Y)
-        elif Y.shape[1] != self.n_features_y_:
-            raise ValueError(
-                f"y has {Y.shape[1]} units, but {type(self).__name__} was "
-                f"fitted with {self.n_features_y_}."
-            )
+        else:
+            if Y.shape[1] != self.n_features_y_:
+                raise ValueError(
+                    f"y has {Y.shape[1]} units, but {type(self).__name__} was "
+                    f"fitted with {self.n_features_y_}."
+                )
+            _check_second_view_names(self, y_names)
 
     def _validate_second_view(self, y, n_samples, *, dtype=None):
-        """Validate ``y`` after ``fit`` (transform, score, ...): 2-D."""
+        """Validate ``y`` after ``fit`` (transform, score, ...): 2-D.
+
+        ``y``'s column names, if any, must be the fit's, in the same order.
+        """
         _refuse_sparse(y)
+        _check_second_view_names(self, _get_feature_names(y))
         dtype = self._view_dtype if dtype is None else dtype
         Y = check_array(y, ensure_2d=False, dtype=_dtype_for(dtype, y), input_name="y")
         if Y.ndim == 1:

@@ -33,7 +33,6 @@ from sklearn.model_selection import check_cv
 from sklearn.utils import _safe_indexing, check_array, check_random_state
 from sklearn.utils._param_validation import (
     HasMethods,
-    Interval,
     StrOptions,
     validate_params,
 )
@@ -57,6 +56,7 @@ from skrep._core.permutation import (
     rows_of,
 )
 from skrep._matching import UnitMatcher
+from skrep._params import Interval
 from skrep.exceptions import (
     SkrepWarning,
     UnstableTruncationWarning,

@@ -10,6 +10,7 @@ import scipy.linalg
 __all__ = [
     "flip_signs",
     "n_directions_to_keep",
+    "RANK_TOL_FLOOR",
     "null_mask",
     "singular_values_from_covariance",
     "spectrum_from_covariance",
@@ -95,12 +96,25 @@ def spectrum_from_data(Xc):
     return left, singular_values, vt.T
 
 
+#: The least relative tolerance the rank rule applies, whatever ``rank_tol``
+#: asks (0 included). A duplicate unit leaves a singular value of about
+#: 1e-16 to 1e-14 of the largest in an SVD of the centred data (measured up
+#: to a million rows), and of about 1e-8 (the square root of round-off) in
+#: the eigendecomposition of its cross-products; centring data whose mean is
+#: 1e6 times their spread leaves about 1e-10. Below this floor a direction
+#: is round-off on some route, and counting it as signal would make the
+#: routes disagree, or divide by zero when whitening: it is null, as
+#: :func:`numpy.linalg.matrix_rank` treats values below its own floor.
+RANK_TOL_FLOOR = 1e-10
+
+
 def null_mask(singular_values, rank_tol):
     """Apply the one rank rule: which directions are null.
 
     A direction is null (it comes from constant, dead, duplicate or exactly
     collinear units, or lies beyond what the samples span) when its singular
-    value is below ``rank_tol`` times the largest, or the largest is 0.
+    value is below ``max(rank_tol, RANK_TOL_FLOOR)`` times the largest, or
+    the largest is 0 (see :data:`RANK_TOL_FLOOR`).
 
     Parameters
     ----------
@@ -120,11 +134,13 @@ def null_mask(singular_values, rank_tol):
     >>> from skrep._core.spectral import null_mask
     >>> null_mask(np.array([2.0, 1.0, 1e-9]), 1e-6)
     array([False, False,  True])
+    >>> null_mask(np.array([2.0, 1e-9, 1e-15]), 0.0)  # the floor still holds
+    array([False, False,  True])
     """
     top = singular_values[0] if singular_values.size else 0.0
     if top <= 0.0:
         return np.ones(singular_values.shape, dtype=bool)
-    return singular_values < rank_tol * top
+    return singular_values < max(rank_tol, RANK_TOL_FLOOR) * top
 
 
 def n_directions_to_keep(singular_values, rank, svd_components):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from sklearn import get_config
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import (
     _check_feature_names_in,
     check_array,
@@ -33,6 +33,8 @@ from torch.utils.data import (
     SequentialSampler,
     default_collate,
 )
+
+from skrep._params import Interval
 
 __all__ = ["TorchActivationExtractor"]
 
@@ -1290,9 +1292,12 @@ class TorchActivationExtractor(TransformerMixin, BaseEstimator):
         "reduction": [StrOptions(set(_REDUCTIONS)), callable],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device, None],
-        "channel_axis": [StrOptions({"auto"}), Integral],
+        "channel_axis": [
+            StrOptions({"auto"}),
+            Interval(Integral, None, None, closed="neither"),
+        ],
         "dtype": [type, str, np.dtype, torch.dtype],
-        "output_index": [Integral],
+        "output_index": [Interval(Integral, None, None, closed="neither")],
         "output_key": [str, None],
         "repeated": [StrOptions(set(_REPEATED))],
         "forward_fn": [callable, None],

@@ -14,7 +14,8 @@ methods:
 - float32 input agrees with float64;
 - constant (dead) units warn and never give NaN;
 - the caller's arrays are never changed;
-- bad input (NaN, inf, mismatched rows, 1-D X, empty or sparse views) raises.
+- bad input (NaN, inf, mismatched rows, 1-D X, empty or sparse views) raises;
+- the second view's column names are checked like X's (scikit-learn's rule).
 
 Each check is a function ``check_xxx(name, estimator)`` that raises
 :class:`AssertionError` with a message saying what broke. It works on a
@@ -64,6 +65,7 @@ __all__ = [
     "check_invariances",
     "check_partial_fit_continues_fit",
     "check_partial_fit_equals_fit",
+    "check_second_view_names",
     "check_skrep_estimator",
     "check_skrep_tags",
     "parametrize_with_skrep_checks",
@@ -954,6 +956,87 @@ def check_bad_input_raises(name, estimator):
     )
 
 
+def check_second_view_names(name, estimator):
+    """Check that ``y``'s column names are held to the fit's, like X's.
+
+    scikit-learn checks X's column names after ``fit``; the second view
+    ``y`` of a two-view measure is data of the same kind, and its units in
+    another order would meet the wrong fitted directions, weights or
+    coefficients without any error. After a ``fit`` on DataFrames,
+    ``score`` (and ``transform(X, y)``, and a later ``partial_fit`` batch,
+    where offered) must raise :class:`ValueError` for ``y`` with its columns
+    reordered or renamed, warn (:class:`UserWarning`) for a ``y`` without
+    names, and give the same score for ``y`` as fitted. Skipped without
+    pandas.
+
+    Parameters
+    ----------
+    name : str
+        The estimator's name, for messages.
+    estimator : estimator instance
+        The two-view measure to check.
+
+    Raises
+    ------
+    AssertionError
+        Listing every case handled otherwise.
+    """
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a test dependency
+        return
+    X, Y = _make_views(11, n_samples=60)
+    Xd = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
+    Yd = pd.DataFrame(Y, columns=[f"y{j}" for j in range(Y.shape[1])])
+    reordered = Yd[Yd.columns[::-1]]
+    renamed = Yd.rename(columns={"y0": "other"})
+    failures = []
+    with _quiet():
+        fitted = _fresh(estimator).fit(Xd, Yd)
+        expected = fitted.score(Xd, Yd)
+    calls = {"score": lambda b: fitted.score(Xd, b)}
+    if hasattr(fitted, "transform") and _accepts_y(fitted.transform):
+        calls["transform(X, y)"] = lambda b: fitted.transform(Xd, b)
+    if _streams(estimator):
+
+        def stream(b):
+            pending = _fresh(estimator)
+            with _quiet():
+                pending.partial_fit(Xd.iloc[:30], Yd.iloc[:30])
+            return pending.partial_fit(Xd.iloc[30:], b.iloc[30:])
+
+        calls["a later partial_fit batch"] = stream
+    for method, call in calls.items():
+        for description, Y_bad in (
+            ("reordered", reordered),
+            ("renamed", renamed),
+        ):
+            try:
+                with _quiet():
+                    call(Y_bad)
+            except ValueError:
+                continue
+            except Exception as error:  # noqa: BLE001 - reported below
+                failures.append(
+                    f"{method} with y's columns {description}: "
+                    f"{type(error).__name__}: {error}"
+                )
+                continue
+            failures.append(f"{method} accepted y's columns {description}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted.score(Xd, Yd.to_numpy())
+    if not any("feature names" in str(w.message) for w in caught):
+        failures.append("score with an unnamed y after a named fit did not warn")
+    with _quiet():
+        again = fitted.score(Xd, Yd)
+    if again != expected:
+        failures.append(f"score with y as fitted changed: {expected} then {again}")
+    assert not failures, f"{name} does not check y's column names:\n  " + (
+        "\n  ".join(failures)
+    )
+
+
 # -- selection and parametrization ------------------------------------------
 
 
@@ -982,6 +1065,7 @@ def _yield_skrep_checks(estimator):
     yield check_skrep_tags
     yield check_inputs_not_modified
     yield check_bad_input_raises
+    yield check_second_view_names
     yield check_dead_units_never_nan
     yield check_float32_agrees_with_float64
     if not _declares_tags(estimator):
