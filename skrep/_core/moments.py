@@ -295,7 +295,7 @@ class Moments:
         self.n_samples = n
 
     def _carried_error(self):
-        """The rounding error of the stored mean (zeros for old pickles)."""
+        """Return the rounding error of the stored mean (zeros for old pickles)."""
         error = self.__dict__.get("_mean_error")
         return np.zeros(self.width) if error is None else error
 

@@ -16,6 +16,7 @@ from skrep.base import StreamingMixin, TwoViewMixin, get_skrep_tags
 from skrep.torch._extractor import (
     TorchActivationExtractor,
     _Batches,
+    _model_lock,
     _select_layers,
     _Stream,
     _unwrap,
@@ -200,6 +201,13 @@ class _Models:
                 from threadpoolctl import threadpool_limits
 
                 stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
+            # The models' locks in one fixed order (by identity), before any
+            # stream takes its own (reentrant) lock: compare_models(a, b) and
+            # compare_models(b, a) on two threads would otherwise each hold
+            # one lock and wait for the other forever.
+            roots = {id(stream.root): stream.root for stream in streams}
+            for key in sorted(roots):
+                stack.enter_context(_model_lock(roots[key]))
             for stream in streams:
                 stack.enter_context(stream)
 

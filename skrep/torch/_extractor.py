@@ -258,6 +258,20 @@ def _resolve_device(device, root):
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"device={device!r} is not a torch device: {exc}") from exc
+    if resolved.type == "meta":
+        raise ValueError(
+            f"device={device!r} holds no data: moving the model there would "
+            "drop its weights. Use 'cpu', 'cuda' or None (the model's device)."
+        )
+    if resolved.type not in ("cpu", "cuda"):
+        # Checked before the model is touched: a backend torch was built
+        # without (mps, xla, ...) fails here, not halfway through a move.
+        try:
+            torch.empty(0, device=resolved)
+        except (RuntimeError, AssertionError, TypeError) as exc:
+            raise ValueError(
+                f"device={device!r} is not available on this machine: {exc}"
+            ) from exc
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
@@ -318,6 +332,50 @@ class _ModelState:
                     tensor.data = tensor.data.to(device)
                 else:
                     setattr(module, name, tensor.to(device))
+
+
+#: Models an open run has entered (eval mode, device), with the number of
+#: runs open on each. Runs on one model nest in one thread (two batch
+#: iterators of one model, zipped): they share the outermost run's saved
+#: state, and whichever closes last restores it, in any order of closing.
+#: Read and written under the model's lock, which an open run holds.
+_ENTERED = weakref.WeakKeyDictionary()
+
+
+class _Entered:
+    """One open run's claim on a model's eval mode and device."""
+
+    def __init__(self, root, device):
+        self.root = root
+        entry = _ENTERED.get(root)
+        if entry is not None:
+            if device is not None and any(
+                tensor.device != device for *_, tensor in _model_tensors(root)
+            ):
+                raise ValueError(
+                    f"The model is in use on another device by an open batch "
+                    f"iterator; this run asks for device={str(device)!r}. Close "
+                    "that iterator first, or use the same device."
+                )
+            entry[1] += 1
+            return
+        state = _ModelState(root, device)
+        try:
+            state.enter()
+        except BaseException:
+            state.restore()
+            raise
+        _ENTERED[root] = [state, 1]
+
+    def release(self):
+        """Give the claim back; the last one restores the model."""
+        entry = _ENTERED.get(self.root)
+        if entry is None:  # pragma: no cover - released twice
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            del _ENTERED[self.root]
+            entry[0].restore()
 
 
 _MODEL_LOCKS = weakref.WeakKeyDictionary()
@@ -514,6 +572,10 @@ class _LayerCapture:
         self.value = None
 
     def __call__(self, module, args, output):
+        if not self.run.active:
+            # Another run's forward (a model sharing this module, or another
+            # extractor's open batch iterator on this model): not ours.
+            return
         self.calls += 1
         repeated = self.run.repeated
         if self.calls > 1:
@@ -573,6 +635,22 @@ class _Run:
         self.handles = []
         self.trail = []
         self.trail_handles = []
+        # True only during this run's own forward passes: the hooks of a
+        # module shared with another model, or hooked by another open run on
+        # the same model, fire for every forward through it, and must record
+        # only their own run's.
+        self.active = False
+
+    def forward(self, batch, forward_fn):
+        """Run the model on one batch with this run's hooks listening."""
+        self.active = True
+        try:
+            if forward_fn is None:
+                self.root(batch)
+            else:
+                forward_fn(self.root, batch)
+        finally:
+            self.active = False
 
     # hooks -----------------------------------------------------------------
 
@@ -592,6 +670,8 @@ class _Run:
 
     def _trail_hook(self, layout):
         def record(module, args, output):
+            if not self.active:
+                return
             tensor = _first_tensor(output)
             if tensor is not None:
                 self.trail.append((layout, tensor.shape))
@@ -895,10 +975,9 @@ class _Stream:
         lock = _model_lock(self.root)
         lock.acquire()
         self._lock = lock
-        self._state = _ModelState(self.root, self.device)
         self._run = _Run(self.extractor, self.root, self.layers, self.device)
         try:
-            self._state.enter()
+            self._state = _Entered(self.root, self.device)
             self._run.register()
         except BaseException:
             self.__exit__(None, None, None)
@@ -914,7 +993,7 @@ class _Stream:
                     run.remove()
             finally:
                 if state is not None:
-                    state.restore()
+                    state.release()
         finally:
             if lock is not None:
                 try:
@@ -945,10 +1024,7 @@ class _Stream:
         # Inference mode for this forward only: the consumer's code between
         # two batches runs in whatever grad mode it chose.
         with torch.inference_mode():
-            if forward_fn is None:
-                run.root(batch)
-            else:
-                forward_fn(run.root, batch)
+            run.forward(batch, forward_fn)
         first = self.widths is None
         if first:
             run.remove_trail()
@@ -1253,7 +1329,13 @@ class TorchActivationExtractor(TransformerMixin, BaseEstimator):
     the number of inputs; :func:`skrep.torch.compare_models` builds on it.
 
     **Threads.** Calls on the same model take turns (a per-model lock), since
-    hooks and eval mode are set on the shared model.
+    hooks and eval mode are set on the shared model. Each run's hooks record
+    only that run's own forward passes, so two models sharing modules (a
+    probe stacked on a backbone) compare correctly in one call of
+    :func:`~skrep.torch.compare_models`, and batch iterators of one model
+    can be zipped (the last one closed restores the model). Two such
+    models run from two threads at once are not supported: their shared
+    modules would fire both runs' hooks.
 
     **Cloning and pickling.** :func:`sklearn.base.clone` shares the model
     (it is not copied: the extractor never trains it). Pickling saves the
@@ -1633,11 +1715,10 @@ class TorchActivationExtractor(TransformerMixin, BaseEstimator):
             memmap_dir=self.memmap_dir,
         )
         with _model_lock(root):
-            state = _ModelState(root, device)
             run = _Run(self, root, layers, device)
-            bar = None
+            bar = state = None
             try:
-                state.enter()
+                state = _Entered(root, device)
                 run.register()
                 if self.progress and mode != "probe":
                     from tqdm.auto import tqdm
@@ -1651,7 +1732,8 @@ class TorchActivationExtractor(TransformerMixin, BaseEstimator):
                 try:
                     run.remove()
                 finally:
-                    state.restore()
+                    if state is not None:
+                        state.release()
                     if bar is not None:
                         bar.close()
         info = {
@@ -1679,10 +1761,7 @@ class TorchActivationExtractor(TransformerMixin, BaseEstimator):
             if forward_fn is None and isinstance(batch, (tuple, list)) and batch:
                 batch = batch[0]  # (x, y) pairs: the model takes x
             batch = run.move(batch)
-            if forward_fn is None:
-                run.root(batch)
-            else:
-                forward_fn(run.root, batch)
+            run.forward(batch, forward_fn)
             if widths is None:
                 run.remove_trail()
             values = {capture.name: capture.take() for capture in run.captures}
