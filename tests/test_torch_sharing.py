@@ -124,3 +124,16 @@ def test_unavailable_backend_is_a_value_error_naming_the_device():
     with pytest.raises(ValueError, match="device='mps' is not available"):
         TorchActivationExtractor(net, "0", device="mps").transform(torch.randn(3, 4))
     assert net[0].weight.device.type == "cpu"
+
+
+def test_malformed_layers_get_errors_that_say_what_a_pair_is():
+    net = nn.Sequential(nn.Linear(4, 5), nn.ReLU())
+    X = torch.randn(20, 4)
+    with pytest.raises(TypeError, match="element 0 of type int"):
+        compare_models(net, net, X, [0, 1], SVCCA())
+    with pytest.raises(TypeError, match="a list .or a callable. on each side"):
+        compare_models(net, net, X, (["0", "1"], "1"), SVCCA())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        grid = compare_models(net, net, X, (["0", "1"], ["1"]), SVCCA())
+    assert grid.scores.shape == (2, 1)

@@ -66,12 +66,22 @@ def _split_layers(layers):
                     f"name of model_b; got {key!r}: {value!r}."
                 )
         return list(layers), list(layers.values()), True
-    if (
-        isinstance(layers, (tuple, list))
-        and len(layers) == 2
-        and not any(isinstance(side, str) for side in layers)
-    ):
-        return layers[0], layers[1], False
+    if isinstance(layers, (tuple, list)) and len(layers) == 2:
+        # A pair has a selection (a list or a callable) on each side; a
+        # selection of one model lists names. Anything else is left to the
+        # extractor, whose error names the offending element.
+        selections = [
+            isinstance(side, (tuple, list)) or callable(side) for side in layers
+        ]
+        if all(selections):
+            return layers[0], layers[1], False
+        if any(selections):
+            raise TypeError(
+                "`layers` mixes a selection and a layer name: a pair "
+                "(layers_a, layers_b) takes a list (or a callable) on each side, "
+                "e.g. (['fc1', 'fc2'], ['fc1']); one selection for both models "
+                f"is a list of names, e.g. ['fc1', 'fc2']. Got {layers!r}."
+            )
     return layers, layers, False
 
 
