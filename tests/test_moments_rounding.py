@@ -95,3 +95,46 @@ def test_partial_fit_equals_fit_on_a_small_spread(seed, split):
     np.testing.assert_allclose(
         stream.canonical_correlations_, fitted.canonical_correlations_, atol=1e-11
     )
+
+
+# -- activations too small for their squares ---------------------------------
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e-160, 1e-170])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: skrep.SVCCA(svd_components=None),
+        lambda: skrep.SVCCA(svd_components=None, algorithm="svd"),
+        lambda: skrep.PWCCA(),
+        lambda: skrep.CKA(),
+        lambda: skrep.UnitMatcher(),
+    ],
+)
+def test_underflowing_activations_are_refused_by_name(scale, make):
+    # Their squares lose digits, then vanish (every unit would look dead):
+    # a clear error, as for squares that overflow.
+    X, Y = _views(0, offset=0.0, spread=1.0)
+    with pytest.raises(ValueError, match="underflow"):
+        make().fit(X * scale, Y)
+    with pytest.raises(ValueError, match="underflow"):
+        make().fit(X, Y * scale)
+    if hasattr(make(), "partial_fit"):
+        with pytest.raises(ValueError, match="underflow"):
+            make().partial_fit(X * scale, Y)
+
+
+@pytest.mark.parametrize("scale", [1e-130, 1e-100, 1e100, 1e120])
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_small_and_large_activations_within_range_are_exact(scale):
+    # No numpy overflow warning leaks from the norms of large products.
+    X, Y = _views(1, offset=0.0, spread=1.0)
+    expected = skrep.SVCCA(svd_components=None).fit(X, Y).canonical_correlations_
+    got = skrep.SVCCA(svd_components=None).fit(X * scale, Y).canonical_correlations_
+    np.testing.assert_allclose(got, expected, atol=1e-10)
+
+
+def test_zero_views_are_left_to_the_dead_unit_rules():
+    X, Y = _views(2, offset=0.0, spread=1.0)
+    with pytest.raises(ValueError, match="constant"):
+        skrep.SVCCA().fit(np.zeros_like(X), Y)

@@ -212,7 +212,13 @@ def _certified_factor(cxx, rank_tol, offset=0.0):
         factor = np.linalg.cholesky(cxx)
     except np.linalg.LinAlgError:
         return None
-    upper = float(np.linalg.norm(cxx))
+    with np.errstate(over="ignore"):
+        upper = float(np.linalg.norm(cxx))
+    if not np.isfinite(upper):
+        # Entries whose squares overflow (activations of about 1e100): the
+        # norm of the scaled matrix, scaled back.
+        top = float(np.max(np.abs(cxx)))
+        upper = top * float(np.linalg.norm(cxx / top))
     ratio = max(MOMENTS_MIN_RATIO, rank_tol)
     lower = ratio**2 * (upper + offset)
     shift = lower + cxx.shape[0] ** 2 * np.finfo(np.float64).eps * upper

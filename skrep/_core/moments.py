@@ -36,8 +36,11 @@ from skrep._core.backend import blas_threads, block_rows, in_two_lanes
 
 __all__ = [
     "CONSTANT_TOL",
+    "SMALLEST_SCALE",
     "Moments",
+    "ScaleError",
     "check_finite_products",
+    "check_scale",
     "constant_units",
     "fit_by_route",
     "raw_covariances",
@@ -72,6 +75,52 @@ def check_finite_products(*arrays):
                 "e.g. their largest absolute value: the similarity measures are "
                 "scale-invariant."
             )
+
+
+#: The smallest scale of a view's activations (the largest absolute mean or
+#: root mean square over its units) the moments route takes: squares of
+#: smaller values fall below float64's normal range (about 1e-308) and lose
+#: digits, then underflow to 0, which would make every unit look constant.
+SMALLEST_SCALE = 1e-140
+
+
+class ScaleError(ValueError):
+    """Activations too small for the cross-products (see :data:`SMALLEST_SCALE`)."""
+
+
+def check_scale(mean, squares, n_samples, name):
+    """Refuse a view whose squares underflow float64 (activations below 1e-140).
+
+    Parameters
+    ----------
+    mean : ndarray of shape (n_units,)
+        Per-unit means of the view.
+    squares : ndarray of shape (n_units,)
+        Per-unit centred sums of squares.
+    n_samples : int
+    name : str
+        The view's name, for the message.
+
+    Raises
+    ------
+    ScaleError
+        A :class:`ValueError`, if every unit of the view is nonzero but below
+        :data:`SMALLEST_SCALE` in scale. A view of zeros is left to the dead
+        unit rules.
+    """
+    if mean.size == 0 or n_samples == 0:
+        return
+    scale = max(
+        float(np.max(np.abs(mean))),
+        float(np.sqrt(max(float(np.max(squares)), 0.0) / n_samples)),
+    )
+    if 0.0 < scale < SMALLEST_SCALE:
+        raise ScaleError(
+            f"The activations of {name} are so small (at most about {scale:.1e}) "
+            "that their squares underflow float64. Multiply them by a constant, "
+            "e.g. 1 / their largest absolute value: the similarity measures are "
+            "scale-invariant."
+        )
 
 
 def constant_units(mean, variance):
@@ -233,6 +282,15 @@ class Moments:
         else:
             mean, error, comoment, squares = self._batch_moments(X, Y)
             self._combine(n, mean, comoment, squares, error)
+        squares = (
+            np.diag(self._acc)[: self.width]
+            if self.products == "all"
+            else self._squares
+        )
+        p = self.n_features_x
+        check_scale(self._mean[:p], squares[:p], self.n_samples, "X")
+        if self.two_views:
+            check_scale(self._mean[p:], squares[p:], self.n_samples, "y")
         if self.track_range:
             views = [X] if not self.two_views else [X, Y]
             low = np.concatenate([V.min(axis=0) for V in views])
@@ -562,6 +620,8 @@ def raw_covariances(X, Y):
         cyy -= np.outer(sy, sy)
         cxy -= np.outer(sx, sy)
     check_finite_products(cxx, cyy, cxy)
+    check_scale(mean_x, np.diag(cxx), n, "X")
+    check_scale(mean_y, np.diag(cyy), n, "y")
     return mean_x, mean_y, _symmetric(cxx, X), _symmetric(cyy, Y), cxy
 
 
