@@ -21,7 +21,7 @@ from skrep._core.procrustes import (
     shape_from_moments,
 )
 from skrep._params import Interval
-from skrep.base import SkrepTags, StreamingMixin, both_views
+from skrep.base import SkrepTags, StreamingMixin, both_views, host_arrays
 from skrep.exceptions import (
     DeadUnitWarning,
     InSampleBiasWarning,
@@ -368,6 +368,7 @@ class Procrustes(
         """
         self._finalize()
         check_is_fitted(self)
+        (X,) = host_arrays(X)  # computed in NumPy (no array-API support)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         X_aligned = (X - self.x_mean_) @ (self.x_whitening_ @ self.alignment_)
         if y is None:

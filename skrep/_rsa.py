@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 
 from skrep._core.correlation import into_safe_range, unit_stats
 from skrep._core.rdm import COMPARISONS, METRICS, condensed_rdm, rdm_similarity
-from skrep.base import SkrepTags, TwoViewMixin, both_views
+from skrep.base import SkrepTags, TwoViewMixin, both_views, host_arrays
 from skrep.exceptions import DeadUnitWarning, warn
 
 __all__ = ["RSA", "rdm", "rsa"]
@@ -360,6 +360,7 @@ def rdm(X, metric="correlation", *, square=False):
     >>> rdm(np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0], [2.0, 4.0, 6.0]]))
     array([2., 0., 2.])
     """
+    (X,) = host_arrays(X)
     X = check_array(
         X, dtype=[np.float64, np.float32], ensure_min_samples=2, input_name="X"
     )

@@ -289,9 +289,11 @@ class _BaseSparsePredictor(TwoViewMixin, RegressorMixin, BaseEstimator):
         """
         self._finalize()
         check_is_fitted(self)
-        X, Y = self._validate_heldout(X, y)
+        _, Y = self._validate_heldout(X, y)
         if self._y_is_1d:
             Y = Y[:, 0]
+        # `predict` gets X as given, so that it checks the feature names of
+        # a DataFrame (a validated array would have lost them, and warn).
         return float(RegressorMixin.score(self, X, Y, sample_weight=sample_weight))
 
 

@@ -6,6 +6,8 @@ import numpy as np
 from sklearn.utils import check_array
 
 from skrep._core.correlation import unit_stats
+from skrep._core.moments import check_scale
+from skrep.base import host_arrays
 
 __all__ = ["dead_units"]
 
@@ -43,5 +45,9 @@ def dead_units(X):
     >>> dead_units(X)
     array([ True, False, False])
     """
+    (X,) = host_arrays(X)
     X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
-    return unit_stats(X)[2]
+    mean, std, constant = unit_stats(X)
+    # Squares below float64's range would make every unit look constant.
+    check_scale(mean, X.shape[0] * std**2, X.shape[0], "X")
+    return constant

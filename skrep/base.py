@@ -180,6 +180,36 @@ def array_api_namespace(*arrays):
     return xp
 
 
+def host_arrays(*arrays):
+    """Array-API arrays as NumPy arrays on the host; anything else unchanged.
+
+    For code that computes in NumPy alone (the measures that do not declare
+    ``array_api_support``, :func:`~skrep.rdm`, :func:`~skrep.dead_units`,
+    the inference functions): under ``array_api_dispatch`` their tensor
+    (CuPy, array-api-strict) inputs are copied to the host, so that they
+    compute as on NumPy input instead of failing inside NumPy code. Without
+    dispatch scikit-learn's validation converts them anyway.
+
+    Returns
+    -------
+    arrays : tuple
+    """
+    if not get_config().get("array_api_dispatch", False):
+        return arrays
+    from skrep._core.xp import to_numpy
+
+    return tuple(
+        to_numpy(a) if a is not None and array_api_namespace(a) is not None else a
+        for a in arrays
+    )
+
+
+def _supports_array_api(estimator):
+    from sklearn.utils import get_tags
+
+    return bool(getattr(get_tags(estimator), "array_api_support", False))
+
+
 def _dtype_for(dtype, *arrays):
     """``dtype`` for ``check_array``: NumPy dtypes, or the namespace's ones."""
     dtypes = list(dtype) if isinstance(dtype, tuple) else dtype
@@ -442,6 +472,8 @@ class TwoViewMixin:
         DataFrame with string column names) when ``reset``; checks the
         numbers otherwise.
         """
+        if not _supports_array_api(self):
+            X, y = host_arrays(X, y)
         if _plain_views(X, y, self._view_dtype, ensure_min_samples):
             # What validate_data does for such arrays: no copy, no
             # conversion; the checks of names and counts, in its order. An
@@ -512,6 +544,8 @@ class TwoViewMixin:
         """
         _refuse_sparse(y)
         _check_second_view_names(self, _get_feature_names(y))
+        if not _supports_array_api(self):
+            (y,) = host_arrays(y)
         dtype = self._view_dtype if dtype is None else dtype
         Y = check_array(y, ensure_2d=False, dtype=_dtype_for(dtype, y), input_name="y")
         if Y.ndim == 1:
@@ -535,6 +569,8 @@ class TwoViewMixin:
         check_is_fitted(self)
         if _dask.is_dask_collection(X, y):
             raise _dask.refusal(self, "score")
+        if not _supports_array_api(self):
+            X, y = host_arrays(X, y)
         X = validate_data(
             self,
             X,

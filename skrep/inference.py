@@ -57,6 +57,7 @@ from skrep._core.permutation import (
 )
 from skrep._matching import UnitMatcher
 from skrep._params import Interval
+from skrep.base import host_arrays
 from skrep.exceptions import (
     SkrepWarning,
     UnstableTruncationWarning,
@@ -597,6 +598,10 @@ def permutation_test(
     >>> held_out.pvalue, held_out.evaluation
     (0.01, 'held-out')
     """
+    # The inference runs in NumPy: array-API inputs are taken to the host.
+    X, y = host_arrays(X, y)
+    if test is not None and isinstance(test, (tuple, list)) and len(test) == 2:
+        test = host_arrays(*test)
     n_samples, groups = _check_views(X, y, groups)
     if test is not None and cv is not None:
         raise ValueError(
@@ -900,6 +905,8 @@ def bootstrap_interval(
     >>> bool(bca.ci_low < 0.6 < bca.ci_high)
     True
     """
+    # The resampling runs in NumPy: array-API inputs are taken to the host.
+    X, y = host_arrays(X, y)
     n_samples, groups = _check_views(X, y, groups)
     unit_of_row, members = resampling_units(n_samples, groups)
     n_units = n_samples if members is None else len(members)

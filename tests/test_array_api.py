@@ -258,3 +258,54 @@ def test_sparse_predictor_code_types_stay_numpy():
         est.code_type_.tolist()
         == SparseLayerPredictor(decay=0).fit(X, Y).code_type_.tolist()
     )
+
+
+# -- what computes in NumPy under dispatch: the inputs go to the host --------
+
+
+def _host_calls():
+    from skrep import CKA, RSA, Procrustes, dead_units, rdm, rsa
+    from skrep.inference import bootstrap_interval, permutation_test
+
+    return {
+        "CKA": lambda X, Y: CKA().fit(X, Y).score(X, Y),
+        "CKA rbf": lambda X, Y: CKA(kernel="rbf").fit(X, Y).score(X, Y),
+        "Procrustes": lambda X, Y: Procrustes().fit(X, Y).score(X, Y),
+        "Procrustes transform": lambda X, Y: Procrustes().fit(X, Y).transform(X, Y),
+        "RSA": lambda X, Y: RSA().fit(X, Y).score(X, Y),
+        "rsa": rsa,
+        "rdm": lambda X, Y: rdm(X),
+        "dead_units": lambda X, Y: dead_units(X),
+        "permutation_test": lambda X, Y: (
+            permutation_test(
+                UnitMatcher(), X, Y, n_permutations=9, random_state=0
+            ).pvalue
+        ),
+        "bootstrap_interval": lambda X, Y: (
+            bootstrap_interval(
+                UnitMatcher(), X, Y, n_resamples=9, random_state=0
+            ).ci_low
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_host_calls()))
+@pytest.mark.parametrize("convert", NAMESPACES[:2])
+def test_numpy_only_measures_take_array_api_inputs_to_the_host(name, convert):
+    # They declare no array-API support: under dispatch their tensor inputs
+    # are copied to the host and they compute as on NumPy input (they used
+    # to fail inside NumPy code with obscure TypeErrors).
+    call = _host_calls()[name]
+    rng = np.random.RandomState(0)
+    X, Y = rng.randn(40, 5), rng.randn(40, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = call(X, Y)
+        with sklearn.config_context(array_api_dispatch=True):
+            got = call(convert(X), convert(Y))
+    for g, e in zip(
+        got if isinstance(got, tuple) else (got,),
+        expected if isinstance(expected, tuple) else (expected,),
+    ):
+        assert isinstance(g, (float, np.ndarray, np.floating))
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)

@@ -187,3 +187,10 @@ def test_spectral_moments_merge_across_references():
     # The channel means, to far below the spread of X (1e-4 on a mean of 1e6).
     for got, want in zip(merged.channel_means(), one.channel_means()):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+def test_dead_units_refuses_underflowing_activations():
+    X, _ = _views(4, offset=0.0, spread=1.0)
+    with pytest.raises(ValueError, match="underflow"):
+        skrep.dead_units(X * 1e-200)
+    np.testing.assert_array_equal(skrep.dead_units(X * 1e-100), np.zeros(5, bool))

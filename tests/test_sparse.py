@@ -448,3 +448,16 @@ def test_float32_input():
     )
     assert_array_equal(model.coef_, reference.coef_)
     assert model.predict(X.astype(np.float32)).dtype == np.float64
+
+
+@pytest.mark.parametrize("cls", [SparseLayerPredictor, SparseLayerPredictorCV])
+def test_score_on_dataframes_does_not_warn_about_feature_names(cls):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.randn(60, 4), columns=list("abcd"))
+    Y = pd.DataFrame(X.to_numpy()[:, :3] + rng.randn(60, 3), columns=list("xyz"))
+    est = cls().fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        score = est.score(X, Y)
+    assert score == pytest.approx(est.score(X.to_numpy(), Y), abs=1e-12)
