@@ -517,3 +517,54 @@ def test_memory_is_a_small_multiple_of_one_condensed_rdm(monkeypatch):
     spearman = _peak_bytes(lambda: rdm_similarity(X, Y, "correlation", "spearman"))
     assert pearson < 0.25 * condensed
     assert spearman < 3.0 * condensed
+
+
+# -- category and factorial models: ties kept as scipy keeps them ------------
+
+
+def _category_views(seed, scale):
+    rng = np.random.RandomState(seed)
+    labels = rng.randint(0, 4, 40)
+    model = np.eye(4)[labels] * scale
+    layer = np.eye(4)[labels] @ rng.randn(4, 10) + rng.randn(40, 10)
+    return model, layer
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("scale", [1 / 3, 0.7, 1 / 7])
+@pytest.mark.parametrize("metric", ["correlation", "euclidean", "sqeuclidean"])
+def test_non_integer_category_models_keep_their_ties(seed, scale, metric):
+    model, layer = _category_views(seed, scale)
+    condensed = rdm(model, metric)
+    # Equal in exact arithmetic, bit-equal here, as in pdist: two values.
+    assert np.unique(condensed).size == np.unique(pdist(model, metric)).size == 2
+    expected = spearmanr(pdist(model, metric), pdist(layer, metric))[0]
+    assert rsa(model, layer, rdm_metric=metric) == pytest.approx(expected, abs=1e-12)
+    expected = kendalltau(pdist(model, metric), pdist(layer, metric))[0]
+    got = rsa(model, layer, rdm_metric=metric, compare="kendall")
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_factorial_model_ties():
+    rng = np.random.RandomState(0)
+    a, b = rng.randint(0, 3, 60), rng.randint(0, 4, 60)
+    model = np.c_[np.eye(3)[a], np.eye(4)[b]] / 3  # 12 distinct rows
+    # Two rows differ in 0, 1 or 2 factors: three distances in exact
+    # arithmetic, and three here (pdist's correlation splits one in two).
+    for metric in ("correlation", "euclidean"):
+        assert np.unique(rdm(model, metric)).size == 3
+
+
+@pytest.mark.parametrize("metric", ["correlation", "euclidean", "sqeuclidean"])
+def test_distinct_pattern_route_equals_the_gram_route(metric, monkeypatch):
+    # Repeated patterns, including two constant ones (correlation distance 1
+    # to everything, even to a copy of themselves, on both routes).
+    rng = np.random.RandomState(1)
+    base = np.r_[rng.randn(5, 6), np.zeros((1, 6)), np.full((1, 6), 3.0)]
+    X = base[rng.randint(0, 7, 60)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        distinct = rdm(X, metric)
+        monkeypatch.setattr(core, "DISTINCT_MAX", 0)
+        gram = rdm(X, metric)
+    np.testing.assert_allclose(distinct, gram, rtol=0, atol=1e-12 * np.abs(gram).max())
