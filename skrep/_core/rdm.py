@@ -228,6 +228,11 @@ class _Patterns:
         n = self.n_samples
         if n < 3:
             return None
+        # A few columns first: distinct there means distinct, and activations
+        # of a network are distinct in their first units, so the sort of
+        # whole rows below is for views that repeat patterns.
+        if np.unique(self.X[:, :8], axis=0).shape[0] > DISTINCT_MAX:
+            return None
         _, first, inverse = np.unique(
             np.ascontiguousarray(self.X), axis=0, return_index=True,
             return_inverse=True,
