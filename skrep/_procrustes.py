@@ -283,6 +283,11 @@ class Procrustes(
         self._accumulator = moments
         self.n_samples_seen_ = X.shape[0]
         self._set_result(result)
+        if result.route == "moments" and needs_accurate_route(
+            result, float(self.alpha)
+        ):
+            # Only where algorithm="moments" was forced: "auto" falls back.
+            _warn_imprecise_moments("fit with algorithm='auto' or 'svd'")
         self._warn_degenerate(X, Y)
         return self
 
@@ -294,12 +299,8 @@ class Procrustes(
         result = shape_from_moments(accumulator, **self._params())
         self._set_result(result)
         if needs_accurate_route(result, float(self.alpha)):
-            warn(
-                "Some directions that count are so weak (singular value below "
-                "1e-4 of the largest; with alpha < 1 every direction is whitened "
-                "and counts) that the streamed moments may have lost digits for "
-                "them; fit on all rows at once (algorithm='auto' or 'svd').",
-                PrecisionWarning,
+            _warn_imprecise_moments(
+                "fit on all rows at once (algorithm='auto' or 'svd')"
             )
         self._warn_degenerate(None, None, moments=accumulator)
 
@@ -445,3 +446,13 @@ def _cosine(inner, norms):
         )
         return 0.0
     return float(np.clip(inner / norms, -1.0, 1.0))
+
+
+def _warn_imprecise_moments(remedy):
+    """Warn that the moments route may have lost digits (no fallback taken)."""
+    warn(
+        "Some directions that count are so weak (singular value below 1e-4 of "
+        "the largest; with alpha < 1 every direction is whitened and counts) "
+        f"that the moments route may have lost digits for them; {remedy}.",
+        PrecisionWarning,
+    )

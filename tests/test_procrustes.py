@@ -593,3 +593,23 @@ def test_core_routes_agree(seed):
             getattr(results[0], name), getattr(results[1], name), atol=1e-10
         )
     assert results[0].similarity == pytest.approx(results[1].similarity, abs=1e-12)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_forced_moments_fit_warns_where_it_may_lose_digits(alpha):
+    # Duplicated units with a rank_tol below what the cross-products resolve:
+    # "auto" falls back to the data; a forced moments fit cannot and says so.
+    rng = np.random.RandomState(0)
+    X = rng.randn(30, 5)
+    Y = X[:, :3] + rng.randn(30, 3)
+    X2 = np.c_[X, X]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeadUnitWarning)
+        with pytest.warns(PrecisionWarning, match="moments route"):
+            Procrustes(alpha=alpha, rank_tol=1e-10, algorithm="moments").fit(X2, Y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PrecisionWarning)
+            auto = Procrustes(alpha=alpha, rank_tol=1e-10).fit(X2, Y)
+            svd = Procrustes(alpha=alpha, rank_tol=1e-10, algorithm="svd").fit(X2, Y)
+    assert auto.x_rank_ == svd.x_rank_ == 5
+    assert auto.similarity_ == pytest.approx(svd.similarity_, abs=1e-12)
