@@ -33,9 +33,9 @@ from skrep.base import SkrepTags, StreamingMixin, array_api_namespace, both_view
 from skrep.exceptions import (
     DeadUnitWarning,
     InSampleBiasWarning,
-    PrecisionWarning,
     TiedCorrelationsWarning,
     warn,
+    warn_imprecise_moments,
 )
 
 __all__ = ["PWCCA", "SVCCA", "pwcca", "svcca"]
@@ -731,11 +731,9 @@ class PWCCA(_BaseCCA):
 
 def _warn_imprecise_moments(remedy):
     """Warn that the moments route may have lost digits (no fallback taken)."""
-    warn(
-        "Some kept directions are so weak (singular value below 1e-4 of the "
-        "largest) that the moments route may have lost digits for them; "
-        f"{remedy}, or lower svd_components.",
-        PrecisionWarning,
+    warn_imprecise_moments(
+        "Some kept directions are so weak (singular value below 1e-4 of the largest)",
+        f"{remedy}, or lower svd_components",
     )
 
 

@@ -25,8 +25,8 @@ from skrep.base import SkrepTags, StreamingMixin, both_views, host_arrays
 from skrep.exceptions import (
     DeadUnitWarning,
     InSampleBiasWarning,
-    PrecisionWarning,
     warn,
+    warn_imprecise_moments,
 )
 
 __all__ = ["Procrustes"]
@@ -450,9 +450,8 @@ def _cosine(inner, norms):
 
 def _warn_imprecise_moments(remedy):
     """Warn that the moments route may have lost digits (no fallback taken)."""
-    warn(
+    warn_imprecise_moments(
         "Some directions that count are so weak (singular value below 1e-4 of "
-        "the largest; with alpha < 1 every direction is whitened and counts) "
-        f"that the moments route may have lost digits for them; {remedy}.",
-        PrecisionWarning,
+        "the largest; with alpha < 1 every direction is whitened and counts)",
+        remedy,
     )

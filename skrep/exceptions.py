@@ -129,6 +129,26 @@ def warn(message, category):
     warnings.warn(message, category, stacklevel=level)
 
 
+def warn_imprecise_moments(directions, remedy):
+    """Warn that a moments-route result may have lost digits (no fallback taken).
+
+    For a fit forced onto the moments route, or a ``partial_fit``, whose
+    result the route check would have sent to the data.
+
+    Parameters
+    ----------
+    directions : str
+        Which directions are too weak, and why they count, e.g. "Some kept
+        directions are so weak (singular value below 1e-4 of the largest)".
+    remedy : str
+        What to do instead.
+    """
+    warn(
+        f"{directions} that the moments route may have lost digits for them; {remedy}.",
+        PrecisionWarning,
+    )
+
+
 # ---------------------------------------------------------------------------
 # Aggregation of repeated warnings.
 # ---------------------------------------------------------------------------
