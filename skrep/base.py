@@ -204,10 +204,19 @@ def host_arrays(*arrays):
     )
 
 
-def _supports_array_api(estimator):
+def _host_unless_supported(estimator, *arrays):
+    """:func:`host_arrays` for an estimator without array-API support.
+
+    Dispatch is read first (a setting lookup), the estimator's tags only
+    under it, so that the common NumPy fit pays nothing for the check.
+    """
+    if not get_config().get("array_api_dispatch", False):
+        return arrays
     from sklearn.utils import get_tags
 
-    return bool(getattr(get_tags(estimator), "array_api_support", False))
+    if getattr(get_tags(estimator), "array_api_support", False):
+        return arrays
+    return host_arrays(*arrays)
 
 
 def _dtype_for(dtype, *arrays):
@@ -472,8 +481,7 @@ class TwoViewMixin:
         DataFrame with string column names) when ``reset``; checks the
         numbers otherwise.
         """
-        if not _supports_array_api(self):
-            X, y = host_arrays(X, y)
+        X, y = _host_unless_supported(self, X, y)
         if _plain_views(X, y, self._view_dtype, ensure_min_samples):
             # What validate_data does for such arrays: no copy, no
             # conversion; the checks of names and counts, in its order. An
@@ -544,8 +552,7 @@ class TwoViewMixin:
         """
         _refuse_sparse(y)
         _check_second_view_names(self, _get_feature_names(y))
-        if not _supports_array_api(self):
-            (y,) = host_arrays(y)
+        (y,) = _host_unless_supported(self, y)
         dtype = self._view_dtype if dtype is None else dtype
         Y = check_array(y, ensure_2d=False, dtype=_dtype_for(dtype, y), input_name="y")
         if Y.ndim == 1:
@@ -569,8 +576,7 @@ class TwoViewMixin:
         check_is_fitted(self)
         if _dask.is_dask_collection(X, y):
             raise _dask.refusal(self, "score")
-        if not _supports_array_api(self):
-            X, y = host_arrays(X, y)
+        X, y = _host_unless_supported(self, X, y)
         X = validate_data(
             self,
             X,
