@@ -242,21 +242,14 @@ class _Patterns:
             return None
         iu, ju = np.triu_indices(u, k=1)
         table = np.zeros((u, u))
-        values = self.refined(first[iu], first[ju])
+        table[iu, ju] = table[ju, iu] = self.refined(first[iu], first[ju])
         if self.metric == "correlation":
-            np.clip(values, 0.0, 2.0, out=values)
-            # Constant patterns: correlation 0, distance 1 (refined gives
-            # 0.5 |0 - z|^2 = 0.5 for a unit z against a zero pattern).
+            np.clip(table, 0.0, 2.0, out=table)
+            # As on the Gram route, a constant pattern has no correlation,
+            # so distance 1 to every pattern, a copy of itself included
+            # (refined would give 0.5 against a unit pattern, 0 against 0).
             constant = self.constant[first]
-            values[constant[iu] | constant[ju]] = 1.0
-        table[iu, ju] = table[ju, iu] = values
-        if self.metric == "correlation":
-            # as on the Gram route: even two copies of a constant pattern
-            # have no correlation, so distance 1
-            table[
-                np.flatnonzero(self.constant[first]),
-                np.flatnonzero(self.constant[first]),
-            ] = 1.0
+            table[constant, :] = table[:, constant] = 1.0
         return table, inverse.ravel()
 
     @property
