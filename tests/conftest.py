@@ -23,3 +23,25 @@ def known_views():
 def seed(request):
     """Several seeds for property tests."""
     return request.param
+
+
+@pytest.fixture
+def spy_lanes(monkeypatch):
+    """Count a module's two-lane runs: ``calls = spy_lanes(module)``.
+
+    Replaces ``module.in_two_lanes`` by a wrapper that records each call in
+    the returned list and runs the real one.
+    """
+
+    def install(module):
+        calls = []
+        real = module.in_two_lanes
+
+        def spy(first, second):
+            calls.append(1)
+            return real(first, second)
+
+        monkeypatch.setattr(module, "in_two_lanes", spy)
+        return calls
+
+    return install

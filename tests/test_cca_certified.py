@@ -298,22 +298,17 @@ def test_raw_covariances_are_exactly_symmetric(layout):
 
 @pytest.mark.parametrize("shape", [(300, 260), (260, 300), (600, 10), (10, 600)])
 @pytest.mark.parametrize("threads", [1, 2, 8])
-def test_products_in_two_lanes_equal_the_plain_products(shape, threads, monkeypatch):
+def test_products_in_two_lanes_equal_the_plain_products(
+    shape, threads, monkeypatch, spy_lanes
+):
     # Two lanes only where BLAS runs two threads; same products either way.
     import skrep._core.moments as moments_module
 
     rng = np.random.RandomState(sum(shape))
     X = rng.randn(700, shape[0]) + 1.0
     Y = rng.randn(700, shape[1]) - 2.0
-    lanes = []
     monkeypatch.setattr(moments_module, "blas_threads", lambda: threads)
-    in_two_lanes = moments_module.in_two_lanes
-
-    def spy(first, second):
-        lanes.append(1)
-        return in_two_lanes(first, second)
-
-    monkeypatch.setattr(moments_module, "in_two_lanes", spy)
+    lanes = spy_lanes(moments_module)
     got = raw_covariances(X, Y)
     assert bool(lanes) == (threads == 2)
     monkeypatch.setattr(moments_module, "LANES_MIN_UNITS", 10**9)
@@ -359,17 +354,10 @@ def test_concurrent_pairs_respect_the_callers_blas_threads(
     assert backend.concurrent_pairs(units) is expected
 
 
-def test_a_one_thread_caller_gets_no_second_lane(monkeypatch):
+def test_a_one_thread_caller_gets_no_second_lane(monkeypatch, spy_lanes):
     from threadpoolctl import threadpool_limits
 
-    lanes = []
-    in_two_lanes = cca_module.in_two_lanes
-
-    def spy(first, second):
-        lanes.append(1)
-        return in_two_lanes(first, second)
-
-    monkeypatch.setattr(cca_module, "in_two_lanes", spy)
+    lanes = spy_lanes(cca_module)
     X, Y = _views(0, n=900, p=300, q=280)
     raw = raw_covariances(X, Y)
     with threadpool_limits(1, user_api="blas"):

@@ -75,7 +75,7 @@ def test_lazy_directions_equal_eager(seed, case, components):
 )
 @pytest.mark.parametrize("eager", [False, True])
 def test_concurrent_decompositions_equal_sequential(
-    seed, case, components, whitening, eager, monkeypatch
+    seed, case, components, whitening, eager, monkeypatch, spy_lanes
 ):
     X, Y = _views(seed, n=800, p=40, q=30, **case)
     raw = raw_covariances(X, Y)
@@ -88,14 +88,7 @@ def test_concurrent_decompositions_equal_sequential(
     sequential = cca_from_covariances(*raw, X.shape[0], **params)
     monkeypatch.setattr(cca_module, "CONCURRENT_MIN_UNITS", 0)
     monkeypatch.setattr(cca_module, "concurrent_pairs", lambda n_units: True)
-    threads, chosen = [], []
-    in_two_lanes = cca_module.in_two_lanes
-
-    def spy(first, second):
-        threads.append(1)
-        return in_two_lanes(first, second)
-
-    monkeypatch.setattr(cca_module, "in_two_lanes", spy)
+    threads, chosen = spy_lanes(cca_module), []
     original_class = getattr(cca_module, whitening)
 
     class Spy(original_class):
